@@ -1,0 +1,58 @@
+"""The MLX backend: our port of CLIP/SigLIP, on Metal on a Mac and on the CPU elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+import mlx_models
+from app.core.backends import l2_normalize
+from app.core.backends.ids import model_id_for
+from app.core.errors import BackendError
+from mlx_models.common.errors import ModelError
+
+import mlx.core as mx  # noqa: I001  (after mlx_models, which prepares the runtime)
+
+
+class MlxEmbedder:
+    """`Embedder` over an MLX model folder."""
+
+    name = "mlx"
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            bundle = mlx_models.load(folder)
+        except ModelError as e:
+            raise BackendError(str(e)) from e
+        if bundle.model_type not in ("clip", "siglip"):
+            raise BackendError(f"{folder}: model_type {bundle.model_type!r} is not an image-text embedder")
+        self.bundle = bundle
+        self.model_type = bundle.model_type
+        self.model_id = model_id_for(folder)
+        m = bundle.model
+        self.logit_scale = float(mx.exp(m.logit_scale).item())
+        self.logit_bias = float(m.logit_bias.item()) if hasattr(m, "logit_bias") else None
+        self.dim = bundle.embed_dim
+        self.device = mlx_models.runtime.device_name()
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.bundle.preprocess(image)
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        out = self.bundle.model.get_image_features(mx.array(np.asarray(pixels, dtype=np.float32)))
+        return l2_normalize(np.array(out.astype(mx.float32)))
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        return self.embed_pixels(np.stack([self.preprocess(im) for im in images]))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        tb = self.bundle.tokenize(list(texts))
+        out = self.bundle.model.get_text_features(mx.array(tb.input_ids), mx.array(tb.attention_mask))
+        return l2_normalize(np.array(out.astype(mx.float32)))

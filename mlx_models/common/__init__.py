@@ -1,0 +1,1 @@
+"""Primitives shared by the model families: config parsing, weight files, quantization, errors."""

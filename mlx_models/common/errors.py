@@ -1,0 +1,13 @@
+"""Typed errors raised while reading model folders; callers show the message as one line."""
+
+
+class ModelError(ValueError):
+    """A model folder, config or weight file that cannot be used."""
+
+
+class ConfigError(ModelError):
+    """A config.json that is missing keys, of an unknown type, or absurd."""
+
+
+class WeightsError(ModelError):
+    """Weights that are missing, unexpected, mis-shaped or in a refused format."""
