@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ def _load_openblas() -> BlasStatus:
         return BlasStatus(sys.platform, None, "not Linux: MLX uses its own kernels (Metal on macOS)")
     if "mlx.core" in sys.modules:
         return BlasStatus(sys.platform, None, "mlx was imported before the runtime was prepared")
+    if os.environ.get("FOVEA_NO_OPENBLAS"):  # lets benchmarks measure the bundled BLAS for comparison
+        return BlasStatus(sys.platform, None, "disabled by FOVEA_NO_OPENBLAS")
     for name in _OPENBLAS_NAMES:
         try:
             ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+import mlx_models
+from mlx_models.common.errors import ModelError
+
+import mlx.core as mx
 import numpy as np
 from PIL import Image
 
-import mlx_models
 from app.core.backends import l2_normalize
 from app.core.backends.ids import model_id_for
 from app.core.errors import BackendError
-from mlx_models.common.errors import ModelError
-
-import mlx.core as mx  # noqa: I001  (after mlx_models, which prepares the runtime)
 
 
 class MlxEmbedder:

@@ -1,0 +1,133 @@
+"""The `fovea` command: parses arguments, runs a core job, prints results. Only here (and the GUI) print or exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.core.errors import FoveaError, UsageError
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fovea",
+        description="On-device visual search for photo libraries.",
+        epilog="Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 bad usage.",
+    )
+    p.add_argument("--version", action="version", version=f"fovea {__version__}")
+    p.add_argument("--db", help="library database (default: the per-user library)")
+    p.add_argument("--model", help="model name or folder (default: the bundled demo model)")
+    p.add_argument("--backend", default="auto", choices=["auto", "mlx", "torch"], help="embedding backend")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the window (the default command)")
+    g.add_argument("folder", nargs="?", help="a folder to add as a library")
+
+    d = sub.add_parser("demo", help="bundled demo library and model, offline")
+    d.add_argument("--no-gui", action="store_true", help="index and run a few searches in the terminal")
+
+    i = sub.add_parser("index", help="add folders and (re)index them; broken files are recorded, not fatal")
+    i.add_argument("folders", nargs="+", metavar="FOLDER")
+    i.add_argument("--batch-size", type=int, default=32)
+    i.add_argument("--watch", action="store_true", help="keep following changes (needs watchdog)")
+
+    s = sub.add_parser("search", help='rclip-style terms: "text", "+text", "-text", "2:text", an image path')
+    s.add_argument("terms", nargs="+", metavar="TERM")
+    s.add_argument("-k", type=int, default=10, help="number of results")
+    s.add_argument("--tag", help="only images with this tag")
+    s.add_argument("--folder", help="only images under this folder")
+    s.add_argument("--from", dest="date_from", help="taken on or after (YYYY-MM-DD)")
+    s.add_argument("--to", dest="date_to", help="taken on or before (YYYY-MM-DD)")
+    s.add_argument("--camera", help="camera model contains this text")
+    s.add_argument("--dense-only", action="store_true", help="ignore captions; embeddings only")
+    _add_json(s)
+
+    si = sub.add_parser("similar", help="images similar to IMAGE")
+    si.add_argument("image")
+    si.add_argument("-k", type=int, default=10)
+    _add_json(si)
+
+    du = sub.add_parser("duplicates", help="exact and near-duplicate groups")
+    du.add_argument("--threshold", type=float, default=0.95, help="cosine for near duplicates")
+    _add_json(du)
+
+    e = sub.add_parser("embed", help="write L2-normalised float32 rows, images first, in order")
+    e.add_argument("--image", action="append", default=[], metavar="FILE")
+    e.add_argument("--text", action="append", default=[], metavar="TEXT")
+    e.add_argument("--out", required=True, metavar="FILE.npy")
+
+    t = sub.add_parser("tag", help="zero-shot tag the library (abstains when unsure)")
+    t.add_argument("--labels", help="vocabulary file, one label per line (default: the bundled one)")
+    t.add_argument("--min-score", type=float)
+    t.add_argument("--min-margin", type=float)
+
+    ts = sub.add_parser("tags", help="list, review, confirm, reject, calibrate tags")
+    tsub = ts.add_subparsers(dest="tags_command", metavar="ACTION")
+    tl = tsub.add_parser("list")
+    tl.add_argument("--status", choices=["auto", "review", "confirmed", "rejected"])
+    tl.add_argument("--label")
+    _add_json(tl)
+    tr = tsub.add_parser("review", help="the review queue with top candidates")
+    _add_json(tr)
+    for name in ("confirm", "reject"):
+        x = tsub.add_parser(name)
+        x.add_argument("path")
+        x.add_argument("label")
+    tc = tsub.add_parser("calibrate", help="fit per-label thresholds from your decisions")
+    _add_json(tc)
+
+    c = sub.add_parser("caption", help="caption the library's images (background, resumable)")
+    c.add_argument("--caption-model")
+    c.add_argument("--limit", type=int)
+
+    ci = sub.add_parser("caption-image", help="caption one image")
+    ci.add_argument("image")
+    ci.add_argument("--caption-model")
+    ci.add_argument("--prompt", default="Describe this image in one sentence.")
+    ci.add_argument("--max-tokens", type=int, default=64)
+    ci.add_argument("--temperature", type=float, default=0.0)
+    _add_json(ci)
+
+    st = sub.add_parser("status", help="counts, errors, roots, models")
+    _add_json(st)
+
+    m = sub.add_parser("models", help="list, pull or convert models")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION")
+    ml = msub.add_parser("list")
+    _add_json(ml)
+    mp = msub.add_parser("pull")
+    mp.add_argument("name")
+    mc = msub.add_parser("convert")
+    mc.add_argument("src")
+    mc.add_argument("dst")
+    mc.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    mc.add_argument("--quantize", type=int, choices=[4, 8])
+    mc.add_argument("--allow-pickle", action="store_true")
+    mc.add_argument("--no-verify", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.command, args.folder = "gui", None
+    from app.commands import dispatch
+
+    try:
+        return dispatch(args)
+    except UsageError as e:
+        print(f"fovea: {e}", file=sys.stderr)
+        return 2
+    except FoveaError as e:
+        print(f"fovea: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fovea: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,40 @@
+"""User preferences, a small JSON file in the user data directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from app.core.paths import user_data_dir
+
+
+@dataclass
+class Settings:
+    model: str = "demo"  # registry name, folder, or "demo"
+    backend: str = "auto"
+    min_score: float = 0.60
+    min_margin: float = 0.10
+    captions: bool = False
+    appearance: str = "system"  # system | light | dark
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        path = path or settings_path()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return cls()  # first run or a damaged file: defaults, the file is rewritten on save
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or settings_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves half a settings file
+
+
+def settings_path() -> Path:
+    return user_data_dir() / "settings.json"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs Fovea and its test tools into .venv (idempotent). Debian/Ubuntu: also the system
+# OpenBLAS that MLX's CPU backend resolves to, and the libraries Qt needs offscreen and under Xvfb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    pkgs="libopenblas0-pthread xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0"
+    missing=""
+    for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -n "$missing" ]; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+    fi
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+extras=""
+if [ "${1:-}" = "--dev" ]; then
+    # A pinned CPU torch first: an unpinned one drags in a multi-GB CUDA build on Linux.
+    [ "$(uname -s)" = "Linux" ] && .venv/bin/python -m pip install -q "torch==2.13.0"
+    extras="[torch,dev]"
+fi
+.venv/bin/python -m pip install -q -e ".${extras}"

@@ -1,0 +1,1 @@
+"""Offline builders of random-weight Hugging Face checkpoints and test data."""
