@@ -1,0 +1,181 @@
+"""Safe image opening: read-only, whitelisted formats, a pixel limit, orientation and mode fixes.
+
+Every failure on a hostile or broken file becomes a `DecodeError` with a short reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from app.core.errors import FoveaError
+
+try:  # HEIC/HEIF only where the optional plugin is installed
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_FORMATS: tuple[str, ...] = ("HEIF",)
+except ImportError:
+    HEIF_FORMATS = ()
+
+# Pillow's JPEG opener also yields MPO (multi-picture JPEGs written by many cameras).
+FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", *HEIF_FORMATS)
+EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
+    | ({".heic", ".heif", ".hif"} if HEIF_FORMATS else set())
+)
+# ~179 Mpx, Pillow's own error limit: above any camera we expect; a 30000x30000 bomb is 900 Mpx.
+MAX_PIXELS = 178_956_970
+# We enforce MAX_PIXELS ourselves, and corrupt EXIF only costs metadata: neither needs a console warning.
+# (Filters are set once here because warnings.catch_warnings is not thread-safe in decode workers.)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", message="(Corrupt|Possibly corrupt) EXIF", category=UserWarning)
+
+_DATE_ORIGINAL, _DATETIME, _MODEL, _EXIF_IFD = 36867, 306, 272, 0x8769
+
+
+class DecodeError(FoveaError):
+    """A file that cannot be read as an image; `reason` is short and fit for the errors table."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass
+class Decoded:
+    """An upright RGB image (possibly reduced by JPEG draft) and what we record about the file."""
+
+    image: Image.Image
+    width: int  # full-resolution size after EXIF orientation
+    height: int
+    taken_at: str | None  # ISO 8601, from DateTimeOriginal (else DateTime)
+    camera: str | None
+
+
+def open_image(path: Path, min_side: int | None = None) -> Decoded:
+    """Decode `path` read-only. `min_side`: JPEGs may be decoded reduced (DCT scaling) to no less than this.
+
+    Raises DecodeError for anything that is not a sane image; FileNotFoundError passes through
+    so callers can tell a vanished file from a broken one.
+    """
+    try:
+        with open(path, "rb") as fp:
+            if os.fstat(fp.fileno()).st_size == 0:
+                raise DecodeError(path, "empty file (0 bytes)")
+            im = Image.open(fp, formats=FORMATS)
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise DecodeError(path, f"{w}x{h} exceeds the {MAX_PIXELS // 1_000_000} Mpx limit")
+            taken, camera, orientation = _metadata(im)
+            if min_side and im.format in ("JPEG", "MPO"):
+                im.draft("RGB", (min_side, min_side))
+            im.load()  # animations (GIF, WebP, APNG) stay on their first frame
+            rgb = to_rgb(_upright(im))
+    except (DecodeError, FileNotFoundError):
+        raise
+    except Image.DecompressionBombError as e:
+        raise DecodeError(path, f"too many pixels, refused as a possible decompression bomb ({e})") from e
+    except Image.UnidentifiedImageError as e:
+        raise DecodeError(path, "not a recognised image (or a format we do not open)") from e
+    except IsADirectoryError as e:
+        raise DecodeError(path, "is a directory") from e
+    except PermissionError as e:
+        raise DecodeError(path, "permission denied") from e
+    except MemoryError as e:
+        raise DecodeError(path, "out of memory while decoding") from e
+    except Exception as e:  # noqa: BLE001 - hostile files raise anything (ValueError, SyntaxError, struct.error ...)
+        raise DecodeError(path, f"{type(e).__name__}: {e}") from e
+    if orientation in (5, 6, 7, 8):  # these orientations rotate by 90 degrees
+        w, h = h, w
+    return Decoded(rgb, w, h, taken, camera)
+
+
+def _metadata(im: Image.Image) -> tuple[str | None, str | None, int]:
+    """(taken_at, camera, orientation); corrupt EXIF only loses the metadata."""
+    try:
+        exif = im.getexif()
+        sub = exif.get_ifd(_EXIF_IFD)
+        taken = _iso_date(sub.get(_DATE_ORIGINAL) or exif.get(_DATETIME))
+        model = exif.get(_MODEL)
+        camera = (model.strip("\x00 ").strip() or None) if isinstance(model, str) else None
+        orientation = exif.get(0x0112, 1)
+        return taken, camera, orientation if isinstance(orientation, int) else 1
+    except Exception:  # noqa: BLE001 - metadata is optional
+        return None, None, 1
+
+
+def _iso_date(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.strptime(value.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:  # "0000:00:00 00:00:00" and other junk
+        return None
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - a broken orientation tag leaves the pixels as stored
+        return im
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB: alpha composited on white, 16-bit scaled (not clipped) to 8-bit."""
+    if im.mode == "RGB":
+        return im
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(np.rint(a * (255.0 / peak)), 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def decode_ahead(
+    items: Iterable[T], fn: Callable[[T], R], workers: int, depth: int
+) -> Iterator[tuple[T, Future]]:
+    """Run `fn` over `items` on `workers` threads, at most `depth` in flight; yield (item, done future) in order.
+
+    The bound is the memory cost: each in-flight result holds one preprocessed input (224x224x3 float32
+    is 0.6 MB) while its worker briefly holds one decoded, draft-reduced photo (a 12 Mpx JPEG at 1/4 is
+    ~2 MB), so depth=64 costs well under 200 MB however large the library.
+    """
+    pending: deque[tuple[T, Future]] = deque()
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fovea-decode") as pool:
+        try:
+            for item in it:
+                pending.append((item, pool.submit(fn, item)))
+                if len(pending) >= depth:
+                    first = pending.popleft()
+                    first[1].exception()  # wait without raising
+                    yield first
+            while pending:
+                first = pending.popleft()
+                first[1].exception()
+                yield first
+        finally:  # a stopped consumer must not leave decodes running
+            for _, f in pending:
+                f.cancel()

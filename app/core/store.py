@@ -1,0 +1,341 @@
+"""The SQLite store: schema, stepwise migrations, transactions and the reads search needs.
+
+One file per library set, in WAL mode so the GUI can read while an indexer writes. Paths are
+stored as text; names that are not valid UTF-8 are escaped reversibly (see `path_to_text`).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from app.core.errors import FoveaError
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+# Each entry upgrades the schema by one version; append, never edit a released step.
+MIGRATIONS: list[list[Step]] = [
+    [  # 1: files and roots
+        """CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL,
+               state TEXT NOT NULL DEFAULT 'online', added_at REAL)""",
+        """CREATE TABLE images (id INTEGER PRIMARY KEY, root_id INTEGER, path TEXT UNIQUE NOT NULL,
+               size INTEGER, mtime_ns INTEGER, content_hash TEXT, width INTEGER, height INTEGER,
+               taken_at TEXT, status TEXT NOT NULL DEFAULT 'pending', error TEXT, indexed_at REAL)""",
+        "CREATE TABLE errors (id INTEGER PRIMARY KEY, path TEXT NOT NULL, reason TEXT, time REAL)",
+    ],
+    [  # 2: camera model, embeddings keyed by model, tags with user decisions, captions
+        "ALTER TABLE images ADD COLUMN camera TEXT",
+        """CREATE TABLE embeddings (image_id INTEGER NOT NULL, model_id TEXT NOT NULL, vec_i8 BLOB NOT NULL,
+               scale REAL NOT NULL, vec_f16 BLOB NOT NULL, PRIMARY KEY (image_id, model_id))""",
+        """CREATE TABLE tags (image_id INTEGER NOT NULL, label TEXT NOT NULL, score REAL, status TEXT NOT NULL,
+               model_id TEXT, updated_at REAL, PRIMARY KEY (image_id, label))""",
+        """CREATE TABLE captions (image_id INTEGER NOT NULL, model_id TEXT NOT NULL, text TEXT,
+               created_at REAL, PRIMARY KEY (image_id, model_id))""",
+        "CREATE INDEX images_root ON images(root_id)",
+        "CREATE INDEX images_hash ON images(size, content_hash)",
+        "CREATE INDEX images_status ON images(status)",
+        "CREATE INDEX embeddings_model ON embeddings(model_id)",
+        "CREATE INDEX tags_label ON tags(label, status)",
+        "CREATE INDEX errors_path ON errors(path)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(FoveaError):
+    """A database that cannot be opened or upgraded."""
+
+
+def path_to_text(path: str | Path) -> str:
+    """A filesystem path as storable UTF-8 text, reversibly.
+
+    Undecodable bytes arrive as lone surrogates (U+DC80..U+DCFF, PEP 383) that SQLite cannot hold;
+    each becomes U+FFFD + two hex digits, and a literal U+FFFD is doubled so the mapping stays one-to-one.
+    """
+    s = str(path)
+    if not any(0xD800 <= ord(c) <= 0xDFFF or c == "\ufffd" for c in s):
+        return s
+    out = []
+    for c in s:
+        if 0xDC80 <= ord(c) <= 0xDCFF:
+            out.append(f"\ufffd{ord(c) - 0xDC00:02X}")
+        elif c == "\ufffd":
+            out.append("\ufffd\ufffd")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def text_to_path(text: str) -> Path:
+    """Inverse of `path_to_text`."""
+    if "\ufffd" not in text:
+        return Path(text)
+    pieces = re.split(r"(\ufffd\ufffd|\ufffd[0-9A-F]{2})", text)
+    return Path(
+        "".join(
+            "\ufffd" if p == "\ufffd\ufffd" else chr(0xDC00 + int(p[1:], 16)) if p.startswith("\ufffd") else p
+            for p in pieces
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    path: Path
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    camera: str | None
+    status: str
+    error: str | None
+    size: int | None
+    root: Path | None
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the steps from the file's `user_version` up to `target`, each version in one transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"database schema v{version} is newer than this Fovea (v{SCHEMA_VERSION})")
+    for v in range(version, target):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in MIGRATIONS[v]:
+                step(conn) if callable(step) else conn.execute(step)
+            conn.execute(f"PRAGMA user_version = {v + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return max(version, target)
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one transaction.
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives an application crash; only a power cut can lose the last commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class Store:
+    """The library database. Writes happen inside `transaction()`; reads may happen anywhere.
+
+    Inside a transaction use `conn.execute`/`db.execute`, not sqlite-utils table writers, which commit.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = _connect(path)
+            migrate(self.conn)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{path}: {e}") from e
+        self.path = path
+        self.db = sqlite_utils.Database(self.conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit; nested calls join the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # ---- reads for search --------------------------------------------------------------------
+
+    def embedding_rows(
+        self, model_id: str, after_rowid: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Embeddings of 'ok' images added after `after_rowid`: (ids (n,), int8 (n, d), scales (n,), last rowid).
+
+        A re-embedded or reappearing image gets a new rowid, so an id may repeat: the later row wins.
+        """
+        rows = self.conn.execute(
+            """SELECT e.rowid, e.image_id, e.vec_i8, e.scale FROM embeddings e JOIN images i ON i.id = e.image_id
+               WHERE e.model_id = ? AND i.status = 'ok' AND e.rowid > ? ORDER BY e.rowid""",
+            (model_id, after_rowid),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.int8), np.zeros(0, np.float32), after_rowid
+        ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+        q = np.frombuffer(b"".join(r[2] for r in rows), np.int8).reshape(len(rows), -1)  # (n, d)
+        scales = np.fromiter((r[3] for r in rows), np.float32, len(rows))
+        return ids, q, scales, int(rows[-1][0])
+
+    def f16_vectors(self, model_id: str, image_ids: Sequence[int]) -> np.ndarray:
+        """float16 (len(ids), d) in the order given; rows of ids without an embedding are zero."""
+        sql = "SELECT image_id, vec_f16 FROM embeddings WHERE model_id = ? AND image_id IN"
+        found = self._by_id(sql, (model_id,), image_ids)
+        if not found:
+            return np.zeros((len(image_ids), 0), np.float16)
+        d = len(next(iter(found.values()))[0]) // 2
+        out = np.zeros((len(image_ids), d), np.float16)
+        for k, i in enumerate(image_ids):
+            if int(i) in found:
+                out[k] = np.frombuffer(found[int(i)][0], np.float16)
+        return out
+
+    def image_info(self, image_ids: Sequence[int]) -> list[ImageRecord]:
+        """Records in the order given; unknown ids are left out."""
+        found = self._by_id(
+            """SELECT i.id, i.path, i.width, i.height, i.taken_at, i.camera, i.status, i.error, i.size, r.path
+               FROM images i LEFT JOIN roots r ON r.id = i.root_id WHERE i.id IN""",
+            (),
+            image_ids,
+        )
+        out = []
+        for i in image_ids:
+            r = found.get(int(i))
+            if r is not None:
+                root = text_to_path(r[8]) if r[8] is not None else None
+                out.append(ImageRecord(int(i), text_to_path(r[0]), *r[1:8], root))
+        return out
+
+    def _by_id(self, sql: str, args: tuple, ids: Sequence[int]) -> dict[int, tuple]:
+        out: dict[int, tuple] = {}
+        ids = [int(i) for i in ids]
+        for k in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+            chunk = ids[k : k + 900]
+            q = f"{sql} ({','.join('?' * len(chunk))})"
+            for row in self.conn.execute(q, (*args, *chunk)):
+                out[int(row[0])] = tuple(row[1:])
+        return out
+
+    def ids_matching(
+        self,
+        folder: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        camera: str | None = None,
+        tag: str | None = None,
+    ) -> np.ndarray | None:
+        """Sorted int64 ids of 'ok' images passing every given filter; None when no filter is given.
+
+        `folder` is a path prefix, dates compare on ISO text (`date_to` is inclusive at its precision:
+        "2023-05" covers all of May), `camera` is a case-insensitive substring, `tag` needs an
+        auto or confirmed tag with that label.
+        """
+        where, args = [], []
+        if folder:
+            prefix = path_to_text(folder).rstrip("/\\")
+            esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("(i.path = ? OR i.path LIKE ? ESCAPE '\\' OR i.path LIKE ? ESCAPE '\\')")
+            args += [prefix, esc + "/%", esc + "\\\\%"]
+        if date_from:
+            where.append("i.taken_at >= ?")
+            args.append(date_from)
+        if date_to:
+            where.append("substr(i.taken_at, 1, length(?)) <= ?")
+            args += [date_to, date_to]
+        if camera:
+            where.append("i.camera LIKE ? ESCAPE '\\'")
+            args.append("%" + camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if tag:
+            where.append(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.label = ? AND t.status IN ('auto','confirmed'))"
+            )
+            args.append(tag)
+        if not where:
+            return None
+        sql = f"SELECT i.id FROM images i WHERE i.status = 'ok' AND {' AND '.join(where)} ORDER BY i.id"
+        return np.array([r[0] for r in self.conn.execute(sql, args)], dtype=np.int64)
+
+    def image_id_for_path(self, path: str | Path) -> int | None:
+        row = self.conn.execute("SELECT id FROM images WHERE path = ?", (path_to_text(path),)).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---- summaries for `fovea status` -----------------------------------------------------------
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall())
+
+    def errors(self, limit: int | None = None) -> list[tuple[Path, str, float]]:
+        """Recorded per-file errors, newest first: (path, reason, time)."""
+        sql = "SELECT path, reason, time FROM errors ORDER BY time DESC, id DESC"
+        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [(text_to_path(p), r, t) for p, r, t in rows]
+
+    def roots(self) -> list[tuple[int, Path, str]]:
+        """(id, path, state) per library root."""
+        return [
+            (i, text_to_path(p), s)
+            for i, p, s in self.conn.execute("SELECT id, path, state FROM roots ORDER BY id")
+        ]
+
+    # ---- writes used by the indexer (call inside `transaction()`) -------------------------------
+
+    def add_root(self, path: str | Path, now: float) -> int:
+        text = path_to_text(path)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO roots (path, state, added_at) VALUES (?, 'online', ?)", (text, now)
+        )
+        return int(self.conn.execute("SELECT id FROM roots WHERE path = ?", (text,)).fetchone()[0])
+
+    def set_root_state(self, root_id: int, state: str) -> None:
+        self.conn.execute("UPDATE roots SET state = ? WHERE id = ?", (state, root_id))
+
+    def put_embeddings(self, model_id: str, image_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store L2-normalised (n, d) vectors as int8 + scale and float16; replacing gives a new rowid."""
+        from app.core.vectors import quantize_int8
+
+        q, scales = quantize_int8(vectors)
+        f16 = np.asarray(vectors, np.float16)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO embeddings (image_id, model_id, vec_i8, scale, vec_f16) VALUES (?, ?, ?, ?, ?)",
+            [
+                (int(i), model_id, q[k].tobytes(), float(scales[k]), f16[k].tobytes())
+                for k, i in enumerate(image_ids)
+            ],
+        )
+
+    def record_error(self, path: str | Path, reason: str, now: float) -> None:
+        """Keep the latest error per path (a rerun replaces it instead of piling up copies)."""
+        text = path_to_text(path)
+        self.conn.execute("DELETE FROM errors WHERE path = ?", (text,))
+        self.conn.execute("INSERT INTO errors (path, reason, time) VALUES (?, ?, ?)", (text, reason, now))
+
+    def clear_error(self, path: str | Path) -> None:
+        self.conn.execute("DELETE FROM errors WHERE path = ?", (path_to_text(path),))

@@ -1,0 +1,36 @@
+"""Thumbnails in a disk cache under the user data directory; photos are only ever read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from app.core.decode import open_image
+
+
+def thumbnail_path(cache_dir: Path, src: Path, size: int) -> Path:
+    """Cache file for `src` at `size`; the key includes mtime and size, so an edited photo gets a new one."""
+    st = os.stat(src)
+    key = hashlib.sha1(f"{os.fsencode(src)!r}:{st.st_mtime_ns}:{st.st_size}:{size}".encode()).hexdigest()
+    return cache_dir / key[:2] / f"{key}.jpg"
+
+
+def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256) -> Path:
+    """The cached thumbnail of `src` (longest side `size`), decoding the photo only when missing.
+
+    Decoding uses the hardened decoder (format allow-list, pixel limit, EXIF orientation, JPEG draft).
+    Raises DecodeError for broken files.
+    """
+    dst = thumbnail_path(cache_dir, src, size)
+    if dst.exists():
+        return dst
+    img = open_image(src, min_side=size).image
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp")
+    img.save(tmp, "JPEG", quality=85)
+    tmp.replace(dst)  # atomic: concurrent workers never read half a file
+    return dst

@@ -1,0 +1,147 @@
+"""Ingest benchmark: end-to-end indexing vs the model alone vs a naive per-image loop.
+
+    python bench/ingest.py [--quick] [--n 300] [--backends mlx,torch] [--cache DIR]
+
+Generates (once, cached) large 4000x3000 JPEGs, some with EXIF orientation, and a ViT-B/32-sized
+random CLIP (HF folder for torch, converted MLX folder for mlx). For each backend it reports the
+median images/s of: the model alone on ready pixel batches; `app.core.indexer.index` from a fresh
+database (scan, hash, threaded draft decode, preprocess, embed, store); and a naive loop doing a full
+decode + resize + embed one image at a time. Targets: end-to-end >= 0.9x model-only and >= 1.5x naive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mlx_models  # noqa: E402,F401  (prepares the MLX runtime before anything imports mlx.core)
+from app.core.backends import Embedder, open_embedder  # noqa: E402
+from app.core.indexer import index  # noqa: E402
+from app.core.store import Store  # noqa: E402
+
+
+def make_photos(folder: Path, n: int) -> list[Path]:
+    """n 4000x3000 JPEGs at quality 85; every 5th carries an EXIF orientation (6 or 8)."""
+    from tests.builders.images import photo, save_jpeg
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def one(i: int) -> Path:
+        p = folder / f"photo_{i:04d}.jpg"
+        if not p.exists():
+            # Upscaling a small random field is fast and still gives real JPEG entropy to decode.
+            im = photo(4000, 3000, seed=i)
+            tmp = p.with_suffix(".part")
+            save_jpeg(tmp, im, quality=85, **({"orientation": 6 if i % 10 == 0 else 8} if i % 5 == 0 else {}))
+            tmp.rename(p)
+        return p
+
+    with ThreadPoolExecutor(4) as pool:  # Pillow releases the GIL while resizing and encoding
+        return list(pool.map(one, range(n)))
+
+
+def make_models(cache: Path) -> tuple[Path, Path]:
+    """(HF folder, MLX folder) of a randomly initialised CLIP ViT-B/32."""
+    hf, mlx_dir = cache / "clip-vit-b32-hf", cache / "clip-vit-b32-mlx"
+    if not (hf / "config.json").exists():
+        from tests.builders.clip import make_clip_checkpoint
+
+        make_clip_checkpoint(hf, preset="vit-b32")
+    if not (mlx_dir / "config.json").exists():
+        from converters.convert import convert
+
+        convert(hf, mlx_dir)
+    return hf, mlx_dir
+
+
+def model_only(emb: Embedder, n: int, batch: int) -> float:
+    side = emb.preprocess(_probe()).shape[0]
+    pixels = np.random.default_rng(0).random((batch, side, side, 3), dtype=np.float32)
+    emb.embed_pixels(pixels)  # warm-up (graph building, allocator)
+    t = time.perf_counter()
+    for k in range(0, n, batch):
+        emb.embed_pixels(pixels[: min(batch, n - k)])
+    return n / (time.perf_counter() - t)
+
+
+def end_to_end(emb: Embedder, folder: Path, n: int, batch: int, workers: int | None) -> float:
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
+        t = time.perf_counter()
+        for p in index(store, emb, [folder], batch_size=batch, workers=workers):
+            summary = p.summary
+        dt = time.perf_counter() - t
+    if summary.embedded != n:
+        raise SystemExit(f"end-to-end embedded {summary.embedded} of {n} images")
+    return n / dt
+
+
+def naive(emb: Embedder, paths: list[Path]) -> float:
+    from PIL import Image, ImageOps
+
+    t = time.perf_counter()
+    for p in paths:
+        with Image.open(p) as im:
+            rgb = ImageOps.exif_transpose(im).convert("RGB")  # full-resolution decode
+        emb.embed_pixels(emb.preprocess(rgb)[None])
+    return len(paths) / (time.perf_counter() - t)
+
+
+def _probe():
+    from PIL import Image
+
+    return Image.new("RGB", (320, 240), (128, 128, 128))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="40 images, one repeat")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--backends", default="mlx,torch")
+    ap.add_argument("--naive-n", type=int, default=40, help="images for the (slow) naive loop")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fovea-bench-ingest")
+    args = ap.parse_args(argv)
+    n, repeats = (40, 1) if args.quick else (args.n, args.repeats)
+
+    t = time.perf_counter()
+    paths = make_photos(args.cache / "photos", n)
+    folder = args.cache / f"lib-{n}"  # a library of exactly n photos, as links into the cache
+    folder.mkdir(exist_ok=True)
+    for p in paths:
+        if not (folder / p.name).exists():
+            (folder / p.name).symlink_to(p)
+    hf, mlx_dir = make_models(args.cache)
+    print(f"data ready in {time.perf_counter() - t:.1f}s: {n} photos 4000x3000, CLIP ViT-B/32 (random)")
+
+    rows = []
+    for backend in args.backends.split(","):
+        emb = open_embedder(mlx_dir if backend == "mlx" else hf, backend)
+        m = statistics.median(model_only(emb, n, args.batch_size) for _ in range(repeats))
+        e = statistics.median(
+            end_to_end(emb, folder, n, args.batch_size, args.workers) for _ in range(repeats)
+        )
+        nv = statistics.median(naive(emb, paths[: min(n, args.naive_n)]) for _ in range(repeats))
+        rows.append((backend, m, e, nv))
+        print(
+            f"{backend:6s} model-only {m:7.1f} img/s | end-to-end {e:7.1f} img/s | naive {nv:7.1f} img/s",
+            flush=True,
+        )
+    print("\nbackend  e2e/model (>=0.9)  e2e/naive (>=1.5)")
+    for backend, m, e, nv in rows:
+        print(f"{backend:8s} {e / m:17.2f}  {e / nv:17.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
