@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .common.config import read_json
@@ -25,9 +26,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def family_module(model_type: str) -> ModuleType:
+    """The subpackage that builds, sanitizes and loads `model_type`."""
+    if model_type not in _FAMILIES:
+        raise ConfigError(f"unsupported model_type {model_type!r} (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+    return importlib.import_module(f"{__package__}.{_FAMILIES[model_type]}")
+
+
 def load(path: str | Path) -> Any:
     """Load an MLX model folder written by `converters.convert`."""
     path = Path(path)
     cfg = read_config(path)
-    family = importlib.import_module(f"{__package__}.{_FAMILIES[cfg['model_type']]}")
-    return family.load(path)
+    return family_module(cfg["model_type"]).load(path)
