@@ -28,7 +28,7 @@ TINY = {
     "tanh-32px-p8": {},
     "gelu-48px-p16": dict(hidden_act="gelu", image_size=48, patch_size=16, hidden_size=64, text_hidden_size=48,
                           num_hidden_layers=1, intermediate_size=96),
-    "quickgelu-28px-p14": dict(hidden_act="quick_gelu", image_size=28, patch_size=14, hidden_size=48,
+    "quickgelu-30px-p14": dict(hidden_act="quick_gelu", image_size=30, patch_size=14, hidden_size=48,
                                text_hidden_size=32, num_attention_heads=2, num_hidden_layers=3,
                                layer_norm_eps=1e-5, max_position_embeddings=16),
 }  # fmt: skip
@@ -196,7 +196,7 @@ def test_misshaped_or_missing_weight_is_refused(tiny_path: Path, tmp_path: Path)
         ({"vision_config": {"hidden_size": 10**9}}, "hidden_size"),
         ({"text_config": {"num_hidden_layers": 10_000}}, "num_hidden_layers"),
         ({"vision_config": {"num_attention_heads": 5}}, "num_attention_heads"),
-        ({"vision_config": {"image_size": 30, "patch_size": 8}}, "patch_size"),
+        ({"vision_config": {"image_size": 30, "patch_size": 40}}, "patch_size"),
         ({"vision_config": {"image_size": 10**6}}, "image_size"),
         ({"text_config": {"vocab_size": 10**9}}, "vocab_size"),
         ({"text_config": {"hidden_act": "relu"}}, "hidden_act"),

@@ -46,6 +46,26 @@ MIGRATIONS: list[list[Step]] = [
         "CREATE INDEX tags_label ON tags(label, status)",
         "CREATE INDEX errors_path ON errors(path)",
     ],
+    [  # 3: caption opt-in per library; full-text index over captions, tags and file names (app.core.text_index)
+        "CREATE TABLE caption_roots (root_id INTEGER PRIMARY KEY, enabled_at REAL)",
+        """CREATE VIRTUAL TABLE text_fts USING fts5(caption, tags, name,
+               tokenize = 'porter unicode61 remove_diacritics 2')""",
+        # Triggers only mark images dirty (cheap even for bulk tag writes); text_index.refresh rebuilds them.
+        # No OR IGNORE inside: an outer statement's conflict clause (an upsert, OR REPLACE) would override it.
+        "CREATE TABLE text_dirty (image_id INTEGER PRIMARY KEY)",
+        *(
+            f"""CREATE TRIGGER {table}_text_{op.split()[0].lower()} AFTER {op} ON {table} BEGIN
+                INSERT INTO text_dirty SELECT {row}.{col}
+                WHERE NOT EXISTS (SELECT 1 FROM text_dirty WHERE image_id = {row}.{col}); END"""
+            for table, col in (("captions", "image_id"), ("tags", "image_id"), ("images", "id"))
+            for op, row in (
+                ("INSERT", "NEW"),
+                ("UPDATE OF path" if table == "images" else "UPDATE", "NEW"),  # status churn needs no refresh
+                ("DELETE", "OLD"),
+            )
+        ),
+        "INSERT INTO text_dirty SELECT id FROM images",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -85,9 +85,7 @@ class VisionConfig:
         _check_int("vision_config.num_channels", self.num_channels, 1, 16)
         _check_int("vision_config.image_size", self.image_size, 8, 4096)
         _check_int("vision_config.patch_size", self.patch_size, 1, self.image_size)
-        check_divisible(
-            "vision_config.image_size", self.image_size, "vision_config.patch_size", self.patch_size
-        )
+        # No divisibility check: like transformers, the patch grid floors (so400m: 384 / 14 -> 27 x 27).
         if self.patch_size == self.num_channels:
             # sanitize tells PyTorch from MLX conv layout by shape, which needs in-channels != kernel size.
             raise ConfigError(

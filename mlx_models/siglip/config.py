@@ -84,9 +84,7 @@ class VisionConfig:
         check_range("vision_config.num_channels", self.num_channels, 1, 4)
         check_range("vision_config.image_size", self.image_size, 8, 4096)
         check_range("vision_config.patch_size", self.patch_size, 1, self.image_size)
-        check_divisible(
-            "vision_config.image_size", self.image_size, "vision_config.patch_size", self.patch_size
-        )
+        # No divisibility check: like transformers, the patch grid floors (so400m: 384 / 14 -> 27 x 27).
         # sanitize() tells the conv layouts [out, C, p, p] and [out, p, p, C] apart by shape; p == C would be ambiguous.
         if self.patch_size == self.num_channels:
             raise ConfigError(

@@ -1,0 +1,75 @@
+"""`fovea caption` (caption the libraries, resumable) and `fovea caption-image IMAGE` (one image)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.commands.context import err, open_store, print_json
+from app.commands.progress import bar, graceful_interrupt
+from app.core.captions import caption_library, caption_model_dir, captioning_roots, set_captioning
+from app.core.captions_backend import Captioner, open_captioner
+from app.core.errors import UsageError
+
+
+def captioner(args: argparse.Namespace) -> Captioner:
+    return open_captioner(
+        caption_model_dir(getattr(args, "caption_model", None)), getattr(args, "backend", "auto")
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_caption_image(args) if args.command == "caption-image" else run_caption(args)
+
+
+def run_caption(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit must not be negative")
+    cap = captioner(args)
+    with open_store(args) as store:
+        roots = [p for _, p, _ in store.roots()]
+        if not roots:
+            err("nothing to caption: no library yet (run `fovea index FOLDER` first)")
+            return 0
+        # Running the command is the opt-in: every library is captioned now and kept captioned later.
+        opted = set(captioning_roots(store))
+        for root in roots:
+            if root not in opted:
+                set_captioning(store, root, True)
+        progress, summary = None, None
+        with graceful_interrupt() as should_stop:
+            for p in caption_library(store, cap, limit=args.limit, should_stop=should_stop):
+                progress = progress or bar("captioning")
+                progress.total, progress.n = p.total, p.done
+                progress.set_postfix(errors=p.errors, refresh=False)
+                progress.refresh()
+                summary = p.summary or summary
+        if progress is not None:
+            progress.close()
+        print(
+            f"captioned: {summary.captioned} new, {summary.skipped} already done, {summary.errors} errors"
+            + (" (stopped early; rerun to continue)" if summary.stopped else ""),
+            file=sys.stderr,
+        )
+        if summary.errors:
+            shown = [(p, r) for p, r, _ in store.errors() if r.startswith("caption:")][:20]
+            for path, reason in shown:
+                err(f"error: {path}: {reason}")
+    return 0
+
+
+def run_caption_image(args: argparse.Namespace) -> int:
+    from app.core.decode import open_image
+
+    path = Path(args.image).expanduser()
+    if not path.is_file():
+        raise UsageError(f"{path}: no such image file")
+    cap = captioner(args)
+    image = open_image(path).image  # a broken file raises DecodeError: exit 1 with its reason
+    result = cap.caption(image, args.prompt, args.max_tokens, args.temperature)
+    if args.json:
+        print_json({"text": result.text, "tokens": result.tokens, "model_id": cap.model_id})
+    else:
+        print(result.text)
+    return 0

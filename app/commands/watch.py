@@ -1,0 +1,45 @@
+"""`fovea index --watch`: keep following changes under the roots with watchdog, re-indexing in batches."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from app.core.errors import FoveaError
+
+SETTLE_S = 2.0  # wait for a burst of changes (a copy of 500 photos) to settle before re-indexing
+
+
+def watch(store, emb, folders: list[Path]) -> int:
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError as e:
+        raise FoveaError("--watch needs the watchdog package (pip install watchdog)") from e
+    from app.commands.index import run_index
+
+    dirty = threading.Event()
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event) -> None:
+            if not event.is_directory or event.event_type in ("moved", "deleted"):
+                dirty.set()
+
+    observer = Observer()
+    for f in folders:
+        observer.schedule(Handler(), str(f), recursive=True)
+    observer.start()
+    print(f"watching {len(folders)} folder(s); Ctrl-C to stop", file=sys.stderr)
+    try:
+        while True:
+            if dirty.wait(timeout=1.0):
+                time.sleep(SETTLE_S)
+                dirty.clear()
+                run_index(store, emb, [f.resolve() for f in folders])
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        observer.stop()
+        observer.join()

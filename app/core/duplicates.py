@@ -1,0 +1,136 @@
+"""Duplicate groups: exact copies (same size and content hash) and near copies (cosine above a threshold).
+
+Near pairs are found blockwise so memory stays bounded: below `exact_below` images every pair is
+compared; above it the vectors are bucketed by k-means and only rows sharing one of their two best
+buckets are compared (cos >= 0.9 neighbours nearly always share one; a pair split across worse
+buckets can be missed). Groups are connected components of the pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from app.core.errors import UsageError
+from app.core.vector_index import spherical_kmeans
+
+_BLOCK = 1024  # rows per block of an all-pairs pass: (1024, n) float32 scores at a time
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    kind: Literal["exact", "near"]
+    image_ids: list[int]
+    paths: list[Path]
+    score: float  # 1.0 for exact copies; the weakest cosine that joined a near group
+
+
+class _Components:
+    """Union-find over image ids, remembering the weakest link of each component."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+        self.weakest: dict[int, float] = {}
+
+    def find(self, a: int) -> int:
+        self.parent.setdefault(a, a)
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a: int, b: int, score: float) -> None:
+        ra, rb = self.find(a), self.find(b)
+        w = min(score, self.weakest.get(ra, 1.0), self.weakest.get(rb, 1.0))
+        if ra != rb:
+            self.parent[rb] = ra
+        self.weakest[ra] = w
+
+    def groups(self) -> list[tuple[list[int], float]]:
+        out: dict[int, list[int]] = {}
+        for a in self.parent:
+            out.setdefault(self.find(a), []).append(a)
+        return [(sorted(m), self.weakest.get(r, 1.0)) for r, m in out.items() if len(m) > 1]
+
+
+def exact_groups(store) -> list[list[int]]:
+    """Ids of 'ok' images sharing size and content hash, smallest id first."""
+    rows = store.conn.execute(
+        """SELECT group_concat(id) FROM (SELECT id, size, content_hash FROM images
+               WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY id)
+           GROUP BY size, content_hash HAVING count(*) > 1"""
+    ).fetchall()
+    return sorted(sorted(int(i) for i in r[0].split(",")) for r in rows)
+
+
+def near_pairs(
+    x: np.ndarray, threshold: float, *, exact_below: int = 8192, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, cosine) row pairs with i < j and cosine >= threshold among the rows of x (n, d).
+
+    x may be int8 (kept compact, 1/4 of float32): rows are normalised as they are read.
+    """
+    n = len(x)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def unit(rows: np.ndarray | slice) -> np.ndarray:
+        v = x[rows].astype(np.float32)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    def pairs_within(rows: np.ndarray) -> None:
+        sub = unit(rows)
+        for s in range(0, len(rows), _BLOCK):
+            sims = sub[s : s + _BLOCK] @ sub.T  # (b, m)
+            bi, bj = np.nonzero(sims >= threshold)
+            keep = bj > bi + s
+            found.append((rows[bi[keep] + s], rows[bj[keep]], sims[bi[keep], bj[keep]]))
+
+    if n <= exact_below:
+        pairs_within(np.arange(n))
+    else:
+        rng = np.random.default_rng(seed)
+        nlist = int(math.sqrt(n))
+        sample = unit(np.sort(rng.choice(n, min(n, nlist * 40), replace=False)))
+        cent = spherical_kmeans(sample, nlist, 8, rng)
+        best2 = np.concatenate(
+            [np.argsort(-(unit(slice(s, s + _BLOCK)) @ cent.T), axis=1)[:, :2] for s in range(0, n, _BLOCK)]
+        )
+        rows = np.repeat(np.arange(n), 2)
+        lists = best2.reshape(-1)  # each row sits in its two best buckets
+        order = np.argsort(lists, kind="stable")
+        bounds = np.searchsorted(lists[order], np.arange(nlist + 1))
+        for j in range(nlist):
+            pairs_within(rows[order[bounds[j] : bounds[j + 1]]])
+    if not found:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+    i, j, s = (np.concatenate(p) for p in zip(*found, strict=True))
+    return i, j, s
+
+
+def find_duplicates(store, model_id: str, threshold: float = 0.95) -> list[DuplicateGroup]:
+    """Exact groups, then near groups (most similar first); each exact group enters the near pass once."""
+    if not 0.0 < threshold <= 1.0:
+        raise UsageError(f"threshold must be in (0, 1], got {threshold}")
+    exact = exact_groups(store)
+    copies = {i for g in exact for i in g[1:]}  # all but the first of each exact group
+    ids, i8, scales, _ = store.embedding_rows(model_id)
+    ids, first = np.unique(ids[::-1], return_index=True)  # the latest row of a re-embedded image wins
+    keep = len(i8) - 1 - first
+    rep = np.array([i not in copies for i in ids.tolist()], bool)
+    ids, x = ids[rep], i8[keep][rep]  # int8 rows: the per-vector scale cancels in a cosine
+    comps = _Components()
+    for a, b, s in zip(*near_pairs(x, threshold), strict=True):
+        comps.union(int(ids[a]), int(ids[b]), float(s))
+    near = sorted(comps.groups(), key=lambda g: -g[1])
+    groups = [("exact", g, 1.0) for g in exact] + [("near", g, s) for g, s in near]
+    out = []
+    for kind, members, score in groups:
+        recs = {r.id: r for r in store.image_info(members)}
+        present = [i for i in members if i in recs]
+        if len(present) > 1:
+            out.append(DuplicateGroup(kind, present, [Path(recs[i].path) for i in present], score))
+    return out

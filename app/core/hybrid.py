@@ -1,0 +1,128 @@
+"""Hybrid search: reciprocal rank fusion of the dense (embedding) ranking with the FTS5 text ranking.
+
+RRF (Cormack et al., 2009) scores an image sum_r 1 / (RRF_K + rank_r) over the rankings it appears
+in. It needs no score calibration between cosines and bm25, and an image ranked first by its caption
+beats one ranked first by the embedding alone only when the other list agrees a little: both lists
+count equally. Fusion runs only when the library has captions; without them the dense result is
+returned unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core import text_index
+from app.core.errors import UsageError
+from app.core.query import parse_query
+from app.core.search import SearchEngine, SearchHit, SearchResult
+
+RRF_K = 60  # the constant of the original paper; damps the head of each list so neither dominates
+FILTERS = ("folder", "date_from", "date_to", "camera", "tag")
+
+
+@dataclass(frozen=True)
+class HybridHit(SearchHit):
+    """A SearchHit with the text side: `score` stays the cosine, `fused` is the RRF score that orders hits."""
+
+    caption: str | None = None
+    fused: float | None = None  # None when no fusion happened (dense order)
+    dense_rank: int | None = None  # 1-based rank in the dense candidate list, None if outside it
+    text_rank: int | None = None  # 1-based bm25 rank of the caption/tags/name match, None if no match
+
+    def to_json(self) -> dict:
+        out = {"path": str(self.path), "score": self.score, "weak": self.weak}
+        if self.caption is not None:
+            out["caption"] = self.caption
+        if self.fused is not None:
+            out.update(fused=self.fused, dense_rank=self.dense_rank, text_rank=self.text_rank)
+        return out
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion of id lists (each best first) -> fused score per id."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for r, i in enumerate(ranking, start=1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + r)
+    return fused
+
+
+def _with_captions(store, result: SearchResult) -> SearchResult:
+    caps = text_index.captions_for(store, [h.image_id for h in result.hits])
+    hits = [
+        HybridHit(h.image_id, h.path, h.score, h.weak, caps.get(h.image_id), dense_rank=n)
+        for n, h in enumerate(result.hits, start=1)
+    ]
+    return SearchResult(hits, result.no_strong_match, result.threshold)
+
+
+def hybrid_search(
+    engine: SearchEngine,
+    store,
+    terms: str | list[str],
+    k: int = 20,
+    dense_only: bool = False,
+    *,
+    pool: int | None = None,
+    **filters: str | None,
+) -> SearchResult:
+    """The k best images for rclip-style `terms`, fusing dense and caption/tag/file-name ranks by RRF.
+
+    `store` is the store the text index is read from (refreshed first; the engine may read through a
+    connection of its own). Hits are HybridHits carrying their caption when the library has captions;
+    with `dense_only`, or an image-only query, they keep the dense order. A hit is weak when its cosine
+    is below the engine's threshold and no text matched it. `pool`: candidates taken from each ranking.
+    """
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise UsageError(f"unknown filter(s): {', '.join(sorted(unknown))}")
+    if k <= 0:
+        raise UsageError(f"k must be positive, got {k}")
+    if not text_index.has_captions(store):
+        return engine.search(terms, k, **filters)
+    parsed = parse_query(terms)
+    positive = [t.value for t in parsed if t.kind == "text" and t.weight > 0]
+    negative = [t.value for t in parsed if t.kind == "text" and t.weight < 0]
+    if dense_only or text_index.match_expression(positive) is None:
+        return _with_captions(store, engine.search(terms, k, **filters))
+
+    pool = pool or max(50, 3 * k)
+    vec = engine.query_vector(parsed)
+    kind = "image" if all(t.kind == "image" for t in parsed if t.weight > 0) else "text"
+    flt = tuple(filters.get(n) for n in FILTERS)
+    dense = engine.search_vector(vec, pool, kind, filters=flt)
+    text_index.refresh(store)
+    text = text_index.search(store, positive, negative, limit=pool, allowed=store.ids_matching(*flt))
+    dense_ids = [h.image_id for h in dense.hits]
+    fused = rrf([dense_ids, [m.image_id for m in text]])
+    dense_by_id = {h.image_id: (n, h) for n, h in enumerate(dense.hits, start=1)}
+    text_rank = {m.image_id: m.rank for m in text}
+    order = sorted(fused, key=lambda i: (-fused[i], dense_by_id.get(i, (pool + 1,))[0], i))
+
+    # Text-only candidates have no cosine yet: score them exactly from their float16 vectors.
+    outside = [i for i in order[: 2 * k] if i not in dense_by_id]
+    cos: dict[int, float] = {}
+    paths: dict[int, Path] = {}
+    if outside:
+        f16 = store.f16_vectors(engine.model_id, outside)  # (m, d)
+        if f16.shape[1]:
+            cos = dict(zip(outside, (f16.astype(np.float32) @ vec).tolist(), strict=True))
+        paths = {r.id: Path(r.path) for r in store.image_info(outside) if r.status == "ok"}
+    caps = text_index.captions_for(store, order[: 2 * k])
+    hits: list[SearchHit] = []
+    for i in order:
+        if i in dense_by_id:
+            n, h = dense_by_id[i]
+            path, score = h.path, h.score
+        elif i in paths:
+            n, path, score = None, paths[i], cos.get(i, 0.0)
+        else:
+            continue  # gone since the text index saw it
+        weak = score < dense.threshold and i not in text_rank
+        hits.append(HybridHit(i, path, score, weak, caps.get(i), fused[i], n, text_rank.get(i)))
+        if len(hits) == k:
+            break
+    return SearchResult(hits, not hits or hits[0].weak, dense.threshold)

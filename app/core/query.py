@@ -1,0 +1,95 @@
+"""rclip-style query terms: "text", "+text", "-text", "2:text", "0.5:text", "-1:text" and image paths.
+
+Each term becomes a weighted unit vector; the query vector is normalise(sum w_i * normalise(v_i)).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from app.core.errors import UsageError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+)
+
+# A leading number followed by ':' is a weight ("2:cat", "-0.5:dog", ".5:sky").
+_WEIGHTED = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*:(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    kind: Literal["text", "image"]
+    value: str  # the text, or the image path as given
+    weight: float
+
+
+def _looks_like_image_path(value: str) -> bool:
+    """A term naming a file with an image extension and no spaces is meant as a path, not as words."""
+    return Path(value).suffix.lower() in IMAGE_EXTENSIONS and not any(c.isspace() for c in value)
+
+
+def _existing_file(value: str) -> Path | None:
+    """The file a term names, or None (odd strings such as "~x" or NUL bytes are just not files)."""
+    try:
+        path = Path(value).expanduser()
+        return path if path.is_file() else None
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def parse_term(term: str) -> QueryTerm:
+    """One term -> QueryTerm; raises UsageError for an empty term or a missing image file."""
+    if not isinstance(term, str):
+        raise UsageError(f"query terms must be strings, got {type(term).__name__}")
+    m = _WEIGHTED.match(term)
+    if m:
+        weight, value = float(m.group(1)), m.group(2)
+        if not math.isfinite(weight):
+            raise UsageError(f"query term {term!r} has a weight that is not a finite number")
+    elif term[:1] in "+-" and term[:1] != "":
+        weight, value = (1.0 if term[0] == "+" else -1.0), term[1:]
+    else:
+        weight, value = 1.0, term
+    value = value.strip()
+    if not value:
+        raise UsageError(f"query term {term!r} is empty")
+    path = _existing_file(value)
+    if path is not None:
+        return QueryTerm("image", str(path), weight)
+    if _looks_like_image_path(value):
+        raise UsageError(f"image {value!r} in the query does not exist")
+    return QueryTerm("text", value, weight)
+
+
+def parse_query(terms: list[str] | str) -> list[QueryTerm]:
+    """Parse every term; a plain string is one term. Raises UsageError when the query cannot mean anything.
+
+    At least one term must carry a positive weight: "-cat" alone (or only zero weights) has no
+    direction to search in.
+    """
+    if isinstance(terms, str):
+        terms = [terms]
+    if not terms or all(not str(t).strip() for t in terms):
+        raise UsageError("the query is empty: give at least one text or image term")
+    parsed = [parse_term(t) for t in terms]
+    if not any(t.weight > 0 for t in parsed):
+        raise UsageError("the query needs at least one term with a positive weight")
+    return parsed
+
+
+def combine(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """normalise(sum w_i * normalise(v_i)) of (n, d) vectors; UsageError when the terms cancel out."""
+    v = np.asarray(vectors, np.float64)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    total = (np.asarray(weights, np.float64)[:, None] * v).sum(axis=0)  # (d,)
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise UsageError("the query terms cancel each other out (their weighted sum is zero)")
+    return (total / norm).astype(np.float32)

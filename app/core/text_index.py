@@ -1,0 +1,147 @@
+"""The text side of search: an FTS5 index over captions, applied tag labels and file names.
+
+One `text_fts` row per image (rowid = image id) with three columns: every caption of the image, its
+auto or confirmed tag labels, and the file name without extension. Triggers on captions, tags and
+images only mark rows dirty (schema v3); `refresh()` rebuilds the dirty rows, so bulk tag writes stay
+cheap and the index is exact whenever a search refreshes it first. Ranking is FTS5's bm25.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.store import Store, text_to_path
+
+# bm25 column weights: a caption describes the picture, a tag is one word, a file name is often noise.
+COLUMN_WEIGHTS = (1.0, 1.0, 0.5)
+
+# Words that match nearly every caption ("a photo of the ..."); left in, they would give every captioned
+# image a text rank and so a fusion bonus.
+STOPWORDS = frozenset(
+    "a an the of in on at to and or with for from by is are was were be this that these those it its "
+    "photo photos picture pictures image images".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    image_id: int
+    rank: int  # 1-based, best first
+    bm25: float  # FTS5 bm25 (more negative is better)
+
+
+def query_words(text: str) -> list[str]:
+    """The searchable words of free text, lower-cased, stopwords dropped, order kept, no repeats."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS))
+
+
+def match_expression(positive: Sequence[str], negative: Sequence[str] = ()) -> str | None:
+    """An FTS5 MATCH string from user text: each word a quoted string, so no FTS syntax can get through.
+
+    Positive words are OR-ed (bm25 rewards rows matching more of them); negative words are excluded
+    with NOT. None when no positive word is left.
+    """
+    pos = [w for t in positive for w in query_words(t)]
+    if not pos:
+        return None
+    quote = lambda w: '"' + w.replace('"', '""') + '"'  # noqa: E731 - \w+ has no quotes, but stay safe
+    expr = " OR ".join(quote(w) for w in dict.fromkeys(pos))
+    neg = [w for t in negative for w in query_words(t) if w not in pos]
+    if neg:
+        expr = f"({expr}) NOT ({' OR '.join(quote(w) for w in dict.fromkeys(neg))})"
+    return expr
+
+
+def refresh(store: Store, chunk: int = 2000) -> int:
+    """Rebuild the rows of images marked dirty; returns how many. Joins an open transaction if any."""
+    conn = store.conn
+    if conn.execute("SELECT 1 FROM text_dirty LIMIT 1").fetchone() is None:
+        return 0
+    n = 0
+    with store.transaction():
+        while True:
+            ids = [r[0] for r in conn.execute("SELECT image_id FROM text_dirty LIMIT ?", (chunk,))]
+            if not ids:
+                break
+            marks = ",".join("?" * len(ids))
+            conn.execute(f"DELETE FROM text_fts WHERE rowid IN ({marks})", ids)
+            rows = conn.execute(
+                f"""SELECT i.id, i.path,
+                       (SELECT group_concat(c.text, ' ') FROM captions c WHERE c.image_id = i.id),
+                       (SELECT group_concat(t.label, ' ') FROM tags t
+                          WHERE t.image_id = i.id AND t.status IN ('auto', 'confirmed'))
+                    FROM images i WHERE i.id IN ({marks})""",
+                ids,
+            ).fetchall()
+            conn.executemany(
+                "INSERT INTO text_fts (rowid, caption, tags, name) VALUES (?, ?, ?, ?)",
+                [(i, cap or "", tags or "", text_to_path(path).stem) for i, path, cap, tags in rows],
+            )
+            conn.execute(f"DELETE FROM text_dirty WHERE image_id IN ({marks})", ids)
+            n += len(ids)
+    return n
+
+
+def rebuild(store: Store) -> int:
+    """Mark every image dirty and refresh: repairs an index that was changed behind the triggers' back."""
+    with store.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO text_dirty SELECT id FROM images")
+        conn.execute("DELETE FROM text_fts WHERE rowid NOT IN (SELECT id FROM images)")
+    return refresh(store)
+
+
+def search(
+    store: Store,
+    positive: Sequence[str],
+    negative: Sequence[str] = (),
+    limit: int = 100,
+    allowed: np.ndarray | None = None,
+) -> list[TextMatch]:
+    """The best `limit` 'ok' images for the words of `positive` texts, by bm25; `allowed` restricts ids.
+
+    Call `refresh()` first for an exact answer (hybrid search does).
+    """
+    expr = match_expression(positive, negative)
+    if expr is None or limit <= 0:
+        return []
+    w = ", ".join(str(x) for x in COLUMN_WEIGHTS)
+    sql = f"""SELECT f.rowid, bm25(text_fts, {w}) AS s FROM text_fts f JOIN images i ON i.id = f.rowid
+              WHERE text_fts MATCH ? AND i.status = 'ok' ORDER BY s, f.rowid"""
+    keep = None if allowed is None else set(np.asarray(allowed, np.int64).tolist())
+    out: list[TextMatch] = []
+    cur = store.conn.execute(
+        sql if keep is not None else sql + " LIMIT ?", (expr,) if keep is not None else (expr, limit)
+    )
+    for image_id, score in cur:
+        if keep is not None and image_id not in keep:
+            continue
+        out.append(TextMatch(int(image_id), len(out) + 1, float(score)))
+        if len(out) == limit:
+            break
+    cur.close()
+    return out
+
+
+def has_captions(store: Store) -> bool:
+    return store.conn.execute("SELECT 1 FROM captions WHERE text != '' LIMIT 1").fetchone() is not None
+
+
+def captions_for(store: Store, image_ids: Iterable[int]) -> dict[int, str]:
+    """The newest non-empty caption of each image that has one (any caption model)."""
+    ids = [int(i) for i in image_ids]
+    out: dict[int, str] = {}
+    for k in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+        chunk = ids[k : k + 900]
+        rows = store.conn.execute(
+            f"""SELECT image_id, text FROM captions WHERE text != '' AND image_id IN ({",".join("?" * len(chunk))})
+                ORDER BY created_at""",
+            chunk,
+        )
+        out.update((int(i), t) for i, t in rows)  # later (newer) rows overwrite
+    return out
