@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--watch", action="store_true", help="keep following changes (needs watchdog)")
 
     s = sub.add_parser("search", help='rclip-style terms: "text", "+text", "-text", "2:text", an image path')
-    s.add_argument("terms", nargs="+", metavar="TERM")
+    s.add_argument("terms", nargs="*", metavar="TERM", help='a "-text" term may also follow --')
     s.add_argument("-k", type=int, default=10, help="number of results")
     s.add_argument("--tag", help="only images with this tag")
     s.add_argument("--folder", help="only images under this folder")
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("path")
         x.add_argument("label")
     tc = tsub.add_parser("calibrate", help="fit per-label thresholds from your decisions")
+    tc.add_argument("--labels", help="the vocabulary used for tagging (default: as for `fovea tag`)")
     _add_json(tc)
 
     c = sub.add_parser("caption", help="caption the library's images (background, resumable)")
@@ -115,7 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "search":
+        # rclip-style negative terms ("-red") look like options to argparse: take them as terms.
+        unknown = [t for t in extra if not t.startswith("-") or t.startswith("--")]
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.terms += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "search" and not args.terms:
+        parser.error("search needs at least one TERM")
     if args.command is None:
         args.command, args.folder = "gui", None
     from app.commands import dispatch
@@ -131,3 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fovea: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an unforeseen condition: still one line (FOVEA_DEBUG=1 for the trace)
+        if os.environ.get("FOVEA_DEBUG"):
+            raise
+        print(f"fovea: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1

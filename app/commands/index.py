@@ -19,11 +19,13 @@ def run_index(store, emb, folders: list[Path], batch_size: int = 32) -> IndexSum
     with graceful_interrupt() as should_stop:
         for p in index(store, emb, folders, batch_size=batch_size, should_stop=should_stop):
             if p.phase == "scan":
-                scan_bar = scan_bar or bar("scanning")
+                if scan_bar is None:
+                    scan_bar = bar("scanning")
                 scan_bar.n = p.done
                 scan_bar.refresh()
             elif p.phase == "embed":
-                embed_bar = embed_bar or bar("embedding")
+                if embed_bar is None:
+                    embed_bar = bar("embedding")
                 embed_bar.total = p.total
                 embed_bar.n = p.done
                 embed_bar.set_postfix(errors=p.errors, refresh=False)

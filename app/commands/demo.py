@@ -1,0 +1,67 @@
+"""`fovea demo [--no-gui]`: the bundled demo library and model, offline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from app.commands.context import db_path, embedder, err
+from app.core.demo import DEMO_QUERIES, demo_library_dir, demo_vocabulary, ensure_demo_library
+from app.core.errors import FoveaError
+from app.core.paths import demo_model_dir, user_data_dir
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"))
+
+
+def _demo_db(args: argparse.Namespace) -> Path:
+    return db_path(args) if args.db else user_data_dir() / "demo.sqlite"
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.model and not demo_model_dir().is_dir():
+        raise FoveaError(f"the bundled demo model is missing ({demo_model_dir()}); reinstall Fovea")
+    if not (demo_library_dir() / "captions.json").exists():
+        err(f"writing the demo library to {demo_library_dir()} ...")
+    folder = ensure_demo_library()
+    if not args.no_gui and _has_display():
+        from app.gui.app import run as run_gui
+
+        return run_gui(_demo_db(args), args.model, args.backend if args.backend != "auto" else None,
+                       demo_folder=folder)
+    if not args.no_gui:
+        err("no display found: running the headless demo (pass --no-gui to ask for it)")
+    return headless(args, folder)
+
+
+def headless(args: argparse.Namespace, folder: Path) -> int:
+    """Index the demo library, tag it with the demo vocabulary, and print a few searches."""
+    from app.commands.index import run_index
+    from app.core.hybrid import hybrid_search
+    from app.core.search import SearchEngine
+    from app.core.store import Store
+    from app.core.tag_store import tag_counts
+    from app.core.tag_vocab import load_vocabulary
+    from app.core.tagging import tag_library
+
+    emb = embedder(args)
+    with Store(_demo_db(args)) as store:
+        run_index(store, emb, [folder.resolve()])
+        for _ in tag_library(store, emb, load_vocabulary(demo_vocabulary())):
+            pass
+        counts = tag_counts(store)
+        print(f"tags: {counts.by_status.get('auto', 0)} applied, {counts.by_status.get('review', 0)} to review")
+        engine = SearchEngine(store, emb)
+        for q in DEMO_QUERIES:
+            result = hybrid_search(engine, store, [q], 5)
+            print(f'\nsearch "{q}"' + ("  (no strong match)" if result.no_strong_match else ""))
+            for h in result.hits:
+                print(f"  {h.score:.3f}{'*' if h.weak else ' '} {h.path.name}")
+    print(f"\nlibrary: {_demo_db(args)}  (try: fovea --db {_demo_db(args)} search \"purple ring\")")
+    return 0

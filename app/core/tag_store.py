@@ -1,0 +1,197 @@
+"""Tag queries and user decisions over the Store's `tags` table, plus calibrated per-label thresholds.
+
+Decisions (confirmed, rejected) are keyed by image id, which the indexer keeps across renames and
+moves, so they follow the file; machine tags (auto, review) are what re-tagging replaces.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from app.core.errors import UsageError
+from app.core.tag_vocab import normalize_label
+
+if TYPE_CHECKING:
+    from app.core.store import Store
+
+STATUSES = ("auto", "review", "confirmed", "rejected")
+MACHINE = ("auto", "review")
+DECISIONS = ("confirmed", "rejected")
+
+# Not part of the store's migrations yet: a small side table that tagging owns (see report).
+_THRESHOLDS_DDL = """CREATE TABLE IF NOT EXISTS tag_thresholds (model_id TEXT NOT NULL, label TEXT NOT NULL,
+    min_score REAL NOT NULL, min_margin REAL NOT NULL, n_examples INTEGER, updated_at REAL,
+    PRIMARY KEY (model_id, label))"""
+
+
+@dataclass(frozen=True)
+class TagRow:
+    path: Path
+    label: str
+    score: float | None
+    status: str
+    image_id: int
+    model_id: str | None
+    updated_at: float | None
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "label": self.label, "score": self.score, "status": self.status}
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One image waiting for a decision, with its candidate labels best first."""
+
+    path: Path
+    image_id: int
+    candidates: tuple[tuple[str, float], ...]
+
+    def to_json(self) -> dict:
+        return {
+            "path": str(self.path),
+            "candidates": [{"label": lb, "score": s} for lb, s in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class TagCounts:
+    by_status: dict[str, int]  # every status, zero when absent
+    by_label: dict[str, int]  # applied tags (auto or confirmed) per label, most frequent first
+
+    def to_json(self) -> dict:
+        return {"by_status": self.by_status, "by_label": self.by_label}
+
+
+def _path(text: str) -> Path:
+    from app.core.store import text_to_path
+
+    return text_to_path(text)
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown tag status {status!r} (choose from {', '.join(STATUSES)})")
+
+
+def list_tags(store: Store, status: str | None = None, label: str | None = None) -> list[TagRow]:
+    """Tags joined with their image paths, by path then score (best first)."""
+    _check_status(status)
+    where, args = [], []
+    if status:
+        where.append("t.status = ?")
+        args.append(status)
+    if label:
+        where.append("t.label = ?")
+        args.append(normalize_label(label))
+    sql = (
+        "SELECT i.path, t.label, t.score, t.status, t.image_id, t.model_id, t.updated_at FROM tags t "
+        "JOIN images i ON i.id = t.image_id"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY i.path, t.score DESC, t.label"
+    )
+    return [TagRow(_path(r[0]), *r[1:]) for r in store.conn.execute(sql, args)]
+
+
+def set_decision(store: Store, path: str | Path, label: str, decision: str) -> TagRow:
+    """Record the user's verdict on (image, label); a label the tagger never proposed is added as given."""
+    if decision not in DECISIONS:
+        raise UsageError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    image_id = store.image_id_for_path(Path(path).absolute()) or store.image_id_for_path(path)
+    if image_id is None:
+        raise UsageError(f"not in the library: {path}")
+    label = normalize_label(label)
+    if not label:
+        raise UsageError("empty label")
+    with store.transaction() as conn:
+        conn.execute(
+            """INSERT INTO tags (image_id, label, score, status, model_id, updated_at) VALUES (?, ?, NULL, ?, NULL, ?)
+               ON CONFLICT (image_id, label) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at""",
+            (image_id, label, decision, time.time()),
+        )
+    return next(t for t in list_tags(store, label=label) if t.image_id == image_id)
+
+
+def review_queue(store: Store, limit: int | None = None) -> list[ReviewItem]:
+    """Images with candidates in review, the closest calls (lowest best score) last."""
+    rows = store.conn.execute(
+        """SELECT t.image_id, i.path, t.label, t.score FROM tags t JOIN images i ON i.id = t.image_id
+           WHERE t.status = 'review' ORDER BY t.image_id, t.score DESC"""
+    ).fetchall()
+    items: dict[int, tuple[str, list[tuple[str, float]]]] = {}
+    for image_id, path, label, score in rows:
+        items.setdefault(image_id, (path, []))[1].append((label, float(score or 0.0)))
+    out = [ReviewItem(_path(p), i, tuple(c)) for i, (p, c) in items.items()]
+    out.sort(key=lambda r: (-r.candidates[0][1], str(r.path)))
+    return out[:limit] if limit else out
+
+
+def tag_counts(store: Store) -> TagCounts:
+    by_status = dict.fromkeys(STATUSES, 0)
+    by_status.update(dict(store.conn.execute("SELECT status, count(*) FROM tags GROUP BY status").fetchall()))
+    rows = store.conn.execute(
+        """SELECT label, count(*) AS n FROM tags WHERE status IN ('auto', 'confirmed')
+           GROUP BY label ORDER BY n DESC, label"""
+    ).fetchall()
+    return TagCounts(by_status=by_status, by_label=dict(rows))
+
+
+def replace_machine_tags(
+    store: Store, image_ids: Iterable[int], rows: Sequence[tuple[int, str, float, str]], model_id: str
+) -> None:
+    """Drop the auto/review tags of `image_ids` and write `rows` (image_id, label, score, status).
+
+    One transaction; a row whose (image, label) holds a user decision is skipped, so decisions win.
+    """
+    now = time.time()
+    with store.transaction() as conn:
+        conn.executemany(
+            "DELETE FROM tags WHERE image_id = ? AND status IN ('auto', 'review')",
+            [(int(i),) for i in image_ids],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO tags (image_id, label, score, status, model_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(i, lb, s, st, model_id, now) for i, lb, s, st in rows],
+        )
+
+
+def decided(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """label -> (image ids int64, is_confirmed bool) of the user's decisions: the ground truth."""
+    out: dict[str, tuple[list[int], list[bool]]] = {}
+    for image_id, label, status in store.conn.execute(
+        "SELECT image_id, label, status FROM tags WHERE status IN ('confirmed', 'rejected') ORDER BY label, image_id"
+    ):
+        ids, pos = out.setdefault(label, ([], []))
+        ids.append(image_id)
+        pos.append(status == "confirmed")
+    return {lb: (np.asarray(i, np.int64), np.asarray(p, bool)) for lb, (i, p) in out.items()}
+
+
+def save_thresholds(store: Store, model_id: str, fitted: dict[str, tuple[float, float, int]]) -> None:
+    """Replace the model's per-label thresholds with `fitted` (label -> (min_score, min_margin, n_examples))."""
+    now = time.time()
+    with store.transaction() as conn:
+        conn.execute(_THRESHOLDS_DDL)
+        conn.execute("DELETE FROM tag_thresholds WHERE model_id = ?", (model_id,))
+        conn.executemany(
+            "INSERT INTO tag_thresholds VALUES (?, ?, ?, ?, ?, ?)",
+            [(model_id, lb, ms, mm, n, now) for lb, (ms, mm, n) in fitted.items()],
+        )
+
+
+def load_thresholds(store: Store, model_id: str) -> dict[str, tuple[float, float]]:
+    """label -> (min_score, min_margin) saved by calibration for this model ({} when none)."""
+    exists = store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tag_thresholds'"
+    )
+    if exists.fetchone() is None:
+        return {}
+    rows = store.conn.execute(
+        "SELECT label, min_score, min_margin FROM tag_thresholds WHERE model_id = ?", (model_id,)
+    )
+    return {lb: (float(ms), float(mm)) for lb, ms, mm in rows}

@@ -1,0 +1,70 @@
+"""Synthetic embedding spaces and stores for the tagging tests (no model needed)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.core.backends import l2_normalize
+from app.core.store import Store
+from app.core.tag_vocab import LabelMatrix
+
+
+@dataclass
+class FakeEmbedder:
+    """An Embedder stand-in: text embeddings are fixed random unit vectors per text, counted per call."""
+
+    model_id: str = "fake-model"
+    model_type: str = "clip"
+    dim: int = 32
+    logit_scale: float = 100.0
+    logit_bias: float | None = None
+    text_calls: list[int] = field(default_factory=list)
+
+    def embed_texts(self, texts):
+        self.text_calls.append(len(texts))
+        rows = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            rows.append(np.random.default_rng(seed).standard_normal(self.dim))
+        return l2_normalize(np.asarray(rows).reshape(len(texts), self.dim))
+
+
+def orthogonal_labels(labels: list[str], dim: int = 32, groups: list[str] | None = None) -> LabelMatrix:
+    """Labels (then the background) on orthonormal axes, so cosines are easy to state."""
+    assert len(labels) + 1 <= dim
+    eye = np.eye(dim, dtype=np.float32)
+    return LabelMatrix(
+        labels=tuple(labels),
+        groups=tuple(groups or ["g"] * len(labels)),
+        vecs=eye[: len(labels)],
+        none=eye[len(labels)],
+    )
+
+
+def mix(weights: dict[int, float], dim: int = 32, noise: float = 0.0, rng=None) -> np.ndarray:
+    """A unit vector with the given cosine-like weights on axes (plus optional noise on the free axes)."""
+    v = np.zeros(dim, np.float32)
+    for axis, w in weights.items():
+        v[axis] = w
+    if noise:
+        v[-8:] += (rng or np.random.default_rng(0)).normal(0, noise, 8)
+    return l2_normalize(v[None])[0]
+
+
+def add_images(store: Store, model_id: str, vectors: np.ndarray, prefix: str = "/lib/img") -> list[int]:
+    """Insert one 'ok' image per vector (paths prefix_0000.png, ...) with its embedding; returns the ids."""
+    with store.transaction() as conn:
+        root = store.add_root("/lib", 0.0)
+        start = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+        ids = []
+        for k in range(len(vectors)):
+            cur = conn.execute(
+                "INSERT INTO images (root_id, path, size, status) VALUES (?, ?, 1, 'ok')",
+                (root, f"{prefix}_{start + k:05d}.png"),
+            )
+            ids.append(int(cur.lastrowid))
+        store.put_embeddings(model_id, ids, np.asarray(vectors, np.float32))
+    return ids
