@@ -1,0 +1,310 @@
+"""The packaged app: build the PyInstaller bundle from build.spec and drive the frozen `fovea`.
+
+Linux builds the one-folder bundle (dist/fovea/); macOS builds Fovea.app and runs its inner binary.
+Every frozen answer is compared with the same command run from the source tree, so the bundle is
+checked for behaving like the code, not for printing some fixed text. Prints the bundle size and the
+frozen start-up times (run with -s to see them). Set FOVEA_FROZEN_DIST to a finished build to skip
+the build step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+# tomllib is 3.11+; the project's one version line is simple enough to read directly.
+PYPROJECT = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+VERSION = re.search(r'(?m)^version = "([^"]+)"', PYPROJECT).group(1)
+SIZE_TARGET_MB = 350
+BUILD_TIMEOUT_S = 900
+
+
+def _folder_mb(p: Path) -> float:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("FOVEA_FROZEN_DIST"):
+        return Path(os.environ["FOVEA_FROZEN_DIST"])
+    if importlib.util.find_spec("PyInstaller") is None:
+        pytest.fail("PyInstaller is not installed: pip install -e '.[dev]'")
+    tmp = tmp_path_factory.mktemp("frozen")
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+         "--distpath", str(tmp / "dist"), "--workpath", str(tmp / "work"), str(ROOT / "build.spec")],
+        cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-4000:]
+    print(f"\n[frozen] build took {time.monotonic() - t0:.0f} s")
+    return tmp / "dist"
+
+
+@pytest.fixture(scope="module")
+def frozen(dist: Path) -> Path:
+    exe = (
+        dist / "Fovea.app" / "Contents" / "MacOS" / "fovea"
+        if sys.platform == "darwin"
+        else dist / "fovea" / "fovea"
+    )
+    assert exe.is_file(), f"no frozen executable at {exe}"
+    return exe
+
+
+def _bundle_files(dist: Path) -> set[str]:
+    return {p.relative_to(dist).as_posix() for p in dist.rglob("*") if "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def bundle_before(dist: Path, frozen: Path) -> set[str]:
+    return _bundle_files(dist)
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    # User data in a temp folder: the bundle must never write inside itself.
+    return dict(
+        os.environ, FOVEA_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1"
+    )
+
+
+def run_frozen(
+    exe: Path, *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=exe.parent
+    )
+
+
+def run_source(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny CLIP in the Hugging Face layout (the demo model may not be trained yet)."""
+    from tests.builders.clip import make_clip_checkpoint
+
+    return make_clip_checkpoint(tmp_path_factory.mktemp("tiny") / "hf", seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_hf: Path) -> Path:
+    """`tiny_hf` converted from the source tree."""
+    from converters.convert import convert
+
+    return convert(tiny_hf, tiny_hf.parent / "mlx").dst
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(6):
+        p = folder / f"img{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (48 + 8 * i, 64, 3), dtype=np.uint8)).save(p, quality=90)
+        out.append(p)
+    return out
+
+
+def test_bundle_size_and_contents(dist: Path, frozen: Path, bundle_before: set[str]) -> None:
+    root = frozen.parent.parent if sys.platform == "darwin" else frozen.parent
+    mb = _folder_mb(root)
+    print(f"\n[frozen] bundle {root.name}: {mb:.0f} MB (target <= {SIZE_TARGET_MB} MB)")
+    names = {p.name.split("-")[0].split(".")[0] for p in root.rglob("*") if p.is_dir()}
+    assert not names & {"torch", "transformers"}, "torch/transformers must stay out of the bundle"
+    internal = root / "Contents" / "Resources" if sys.platform == "darwin" else root / "_internal"
+    assert (internal / "resources" / "tags" / "default.txt").is_file()
+    assert (internal / "resources" / "icons" / "fovea.png").is_file()
+    assert mb <= SIZE_TARGET_MB
+
+
+def test_frozen_version_and_start_up_time(frozen: Path, env: dict[str, str]) -> None:
+    times = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = run_frozen(frozen, "--version", env=env)
+        times.append(time.monotonic() - t0)
+        assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"fovea {VERSION}"
+    t0 = time.monotonic()
+    r = run_frozen(frozen, "models", "list", "--json", env=env)
+    t_list = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    print(f"\n[frozen] start-up: --version {min(times):.2f} s (best of 3), `models list` {t_list:.2f} s")
+
+
+def test_frozen_models_list_matches_source(frozen: Path, env: dict[str, str]) -> None:
+    frozen_out = json.loads(run_frozen(frozen, "models", "list", "--json", env=env).stdout)
+    source_out = json.loads(run_source("models", "list", "--json", env=env).stdout)
+    assert frozen_out["registry"] == source_out["registry"]
+    # The bundled demo model, when there is one, is found inside the bundle, not the source tree.
+    for m in frozen_out["installed"]:
+        if m["bundled"]:
+            assert str(ROOT / "resources") not in m["path"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is where Linux keeps user data")
+def test_frozen_user_data_lives_in_the_platform_folder(frozen: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FOVEA_DATA_DIR"}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    model = tmp_path / "xdg" / "Fovea" / "models" / "mine"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    r = run_frozen(frozen, "models", "list", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert {"name": "mine", "path": str(model), "bundled": False} in json.loads(r.stdout)["installed"]
+
+
+def test_frozen_pull_without_network_is_one_line(frozen: Path, env: dict[str, str]) -> None:
+    # A closed local port: the bundled huggingface_hub really runs and really fails to connect.
+    env = dict(env, HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
+    r = run_frozen(frozen, "models", "pull", "clip-vit-b32", env=env)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    # The "pulling ..." progress line, then the one-line reason.
+    assert len(lines) == 2 and lines[-1].startswith("fovea: ") and "network" in lines[-1]
+
+
+def test_frozen_embed_equals_source_embed(
+    frozen: Path, env: dict[str, str], tiny_model: Path, photos: list[Path]
+) -> None:
+    args = [
+        "--backend",
+        "mlx",
+        "--model",
+        str(tiny_model),
+        "embed",
+        "--text",
+        "a photo of a cat",
+        "--text",
+        "a dog",
+    ]
+    for p in photos[:3]:
+        args += ["--image", str(p)]
+    out_f, out_s = Path(env["FOVEA_DATA_DIR"]).parent / "f.npy", Path(env["FOVEA_DATA_DIR"]).parent / "s.npy"
+    t0 = time.monotonic()
+    r = run_frozen(frozen, *args, "--out", str(out_f), env=env)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    r = run_source(*args, "--out", str(out_s), env=env)
+    assert r.returncode == 0, r.stderr
+    a, b = np.load(out_f), np.load(out_s)
+    print(f"\n[frozen] embed 3 images + 2 texts (cold start included): {took:.2f} s")
+    assert a.shape == b.shape == (5, 16)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_frozen_converter_writes_the_same_model_as_source(
+    frozen: Path, env: dict[str, str], tiny_hf: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """The converter that `models pull` runs inside the app, without torch: same tensors as from source."""
+    from safetensors.numpy import load_file
+
+    r = run_frozen(frozen, "models", "convert", str(tiny_hf), str(tmp_path / "out"), "--no-verify", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ours, ref = load_file(tmp_path / "out" / "model.safetensors"), load_file(tiny_model / "model.safetensors")
+    assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
+    # Reference verification needs transformers, which the bundle leaves out: a one-line refusal.
+    r = run_frozen(frozen, "models", "convert", str(tiny_hf), str(tmp_path / "out2"), env=env)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "torch" in r.stderr, r.stderr[-3000:]
+    assert not (tmp_path / "out2").exists()
+
+
+def _has_command(name: str) -> bool:
+    return (ROOT / "app" / "commands" / f"{name}.py").is_file()
+
+
+def test_frozen_demo_no_gui(frozen: Path, env: dict[str, str]) -> None:
+    """index, search and tag on the bundled demo model, offline."""
+    if not _has_command("demo") or not (ROOT / "resources" / "models" / "fovea-demo-clip").is_dir():
+        pytest.skip("`fovea demo` or the bundled demo model is not in the tree yet")
+    t0 = time.monotonic()
+    r = run_frozen(frozen, "demo", "--no-gui", env=env, timeout=600)
+    print(f"\n[frozen] demo --no-gui: {time.monotonic() - t0:.1f} s")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() and "Traceback" not in r.stderr
+    assert 'search "red circle"' in r.stdout
+    demo_db = Path(env["FOVEA_DATA_DIR"]) / "demo.sqlite"  # the demo keeps its own library
+    status = run_frozen(frozen, "--db", str(demo_db), "status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert info["images"] == 300 and info["by_status"].get("ok") == 300
+
+
+def test_frozen_index_search_tag_match_source(
+    frozen: Path, env: dict[str, str], tiny_model: Path, photos: list[Path], tmp_path: Path
+) -> None:
+    if not all(_has_command(c) for c in ("index", "search", "tags")):
+        pytest.skip("index/search/tags commands are not all in the tree yet")
+    answers = {}
+    for who, run in (
+        ("frozen", lambda *a: run_frozen(frozen, *a, env=env)),
+        ("source", lambda *a: run_source(*a, env=env)),
+    ):
+        db = ["--db", str(tmp_path / f"{who}.sqlite"), "--backend", "mlx", "--model", str(tiny_model)]
+        r = run(*db, "index", str(photos[0].parent))
+        assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
+        r = run(*db, "search", "a photo of a cat", "-k", "3", "--json")
+        assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
+        hits = [(Path(h["path"]).name, round(h["score"], 4)) for h in json.loads(r.stdout)]
+        r = run(*db, "tag")
+        assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
+        answers[who] = hits
+    assert answers["frozen"] == answers["source"] and len(answers["frozen"]) == 3
+
+
+def test_frozen_window_starts_offscreen_and_quits(frozen: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """Start the GUI on Qt's offscreen platform; it must come up without error and then quit.
+
+    FOVEA_GUI_QUIT_AFTER_MS asks the app to quit by itself; until it honours that, a window still
+    running after the grace period counts as started and is terminated.
+    """
+    run_env = dict(env, FOVEA_GUI_QUIT_AFTER_MS="3000")
+    t0 = time.monotonic()
+    p = subprocess.Popen(
+        [str(frozen), "--db", str(tmp_path / "gui.sqlite"), "gui"],
+        env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _, err = p.communicate(timeout=20)
+        quit_by_itself = True
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        _, err = p.communicate(timeout=10)
+        quit_by_itself = False
+    took = time.monotonic() - t0
+    assert "Traceback" not in err, err[-3000:]
+    if quit_by_itself:
+        assert p.returncode == 0, err[-3000:]
+    print(
+        f"\n[frozen] window: {'quit by itself' if quit_by_itself else 'still up after 20 s, terminated'} ({took:.1f} s)"
+    )
+
+
+def test_nothing_was_written_inside_the_bundle(dist: Path, bundle_before: set[str]) -> None:
+    """Runs last: every frozen run above kept its data outside the bundle."""
+    assert _bundle_files(dist) == bundle_before
