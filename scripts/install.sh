@@ -20,9 +20,12 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 extras=""
+constraints=()
 if [ "${1:-}" = "--dev" ]; then
+    # Tests run against the versions they were written for; users' installs keep the open ranges.
+    constraints=(-c constraints-dev.txt)
     # A pinned CPU torch first: an unpinned one drags in a multi-GB CUDA build on Linux.
     [ "$(uname -s)" = "Linux" ] && .venv/bin/python -m pip install -q "torch==2.13.0"
     extras="[torch,dev]"
 fi
-.venv/bin/python -m pip install -q -e ".${extras}"
+.venv/bin/python -m pip install -q ${constraints[@]+"${constraints[@]}"} -e ".${extras}"
