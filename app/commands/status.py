@@ -14,9 +14,9 @@ def collect(store, model: str | None) -> dict:
         {"model_id": m, "images": n}
         for m, n in store.conn.execute("SELECT model_id, count(*) FROM embeddings GROUP BY model_id")
     ]
-    from app.core.tag_store import tag_counts
-
     import mlx_models.runtime as rt
+
+    from app.core.tag_store import tag_counts
 
     return {
         "images": sum(n for s, n in counts.items() if s != "missing"),

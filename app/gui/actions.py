@@ -1,0 +1,158 @@
+"""The toolbar, native menus and shortcuts, and the actions that leave the app (open, reveal)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton, QSizePolicy, QToolBar, QWidget
+
+from app.gui.drops import DropTarget
+
+if TYPE_CHECKING:
+    from app.gui.main_window import MainWindow
+
+REVEAL_TEXT = "Reveal in Finder" if sys.platform == "darwin" else "Show in File Manager"
+
+
+class SearchField(DropTarget, QLineEdit):
+    """The toolbar search: live while typing; an image dropped on it runs a similar-image search."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.window_ = window
+        self.setObjectName("search")
+        self.setPlaceholderText('Search photos: red circle, -blue, 2:"a star", or drop a photo here')
+        self.setClearButtonEnabled(True)
+        self.setMinimumWidth(420)
+        self.setAcceptDrops(True)
+
+
+def build_toolbar(win: MainWindow) -> SearchField:
+    tb = QToolBar("Search", win)
+    tb.setObjectName("toolbar")
+    tb.setMovable(False)
+    tb.setFloatable(False)
+    win.addToolBar(tb)
+    add = QPushButton("Add Folder…")
+    add.clicked.connect(lambda: win.choose_folder())
+    tb.addWidget(add)
+    spacer = QWidget()
+    spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    tb.addWidget(spacer)
+    search = SearchField(win)
+    tb.addWidget(search)
+    return search
+
+
+def build_menus(win: MainWindow) -> None:
+    def act(menu, text: str, slot: Callable[[], object], keys=(), widget: QWidget | None = None) -> QAction:
+        a = QAction(text, win)
+        a.setShortcuts([QKeySequence(k) for k in keys])
+        a.triggered.connect(lambda _=False: slot())
+        menu.addAction(a)
+        if widget is not None:  # keys that type text elsewhere (Space, Return) act only in the grid
+            a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            widget.addAction(a)
+        return a
+
+    mb = win.menuBar()
+    f = mb.addMenu("&File")
+    act(f, "Add Folder…", win.choose_folder, [QKeySequence.StandardKey.Open])
+    act(f, "Open the Demo Library", win.open_demo)
+    f.addSeparator()
+    act(f, "Quit", win.close, [QKeySequence.StandardKey.Quit]).setMenuRole(QAction.MenuRole.QuitRole)
+    e = mb.addMenu("&Edit")
+    act(e, "Find", lambda: (win.search.setFocus(), win.search.selectAll()), [QKeySequence.StandardKey.Find])
+    # Qt maps "Ctrl+," to Cmd+, on macOS; elsewhere there is no standard Preferences key, so it is Ctrl+,.
+    act(e, "Preferences…", lambda: open_preferences(win), ["Ctrl+,"]).setMenuRole(
+        QAction.MenuRole.PreferencesRole
+    )
+    v = mb.addMenu("&View")
+    act(v, "Quick Look", lambda: preview_current(win), [Qt.Key.Key_Space], win.grid)
+    act(v, "Open", lambda: open_path(win.detail.path), [Qt.Key.Key_Return, Qt.Key.Key_Enter], win.grid)
+    act(v, REVEAL_TEXT, lambda: reveal_path(win.detail.path), ["Ctrl+Shift+R"])
+    act(
+        v,
+        "Find Similar",
+        lambda: win.detail.image_id is not None and win.find_similar(win.detail.image_id),
+        ["Ctrl+Shift+F"],
+    )
+    v.addSeparator()
+    for key, title in (("all", "All Photos"), ("review", "Review Queue"), ("errors", "Errors")):
+        act(v, title, lambda k=key: win.sidebar.select_view(k))
+    lib = mb.addMenu("&Library")
+    act(lib, "Index All Libraries", win.reindex_all, ["Ctrl+R"])
+    act(
+        lib,
+        "Tag Photos",
+        lambda: win.jobs.start(lambda stop: win.session.tag_job(should_stop=stop), "Tagging"),
+    )
+    act(
+        lib,
+        "Caption Photos",
+        lambda: win.jobs.start(lambda stop: win.session.caption_job(should_stop=stop), "Captioning"),
+    )
+    h = mb.addMenu("&Help")
+    act(
+        h,
+        "About Fovea",
+        lambda: QMessageBox.about(
+            win,
+            "About Fovea",
+            "Fovea: on-device visual search for your photos.\n"
+            "It reads your photos and never changes, moves or deletes them.",
+        ),
+    ).setMenuRole(QAction.MenuRole.AboutRole)
+    win.detail.reveal.connect(reveal_path)
+    win.detail.open_file.connect(open_path)
+    win.detail.reveal_btn.setText(REVEAL_TEXT)
+
+
+def open_path(path: str) -> None:
+    if path:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+def reveal_path(path: str) -> None:
+    """Show the file in Finder (selected) or its folder in the file manager; never touches the file."""
+    if not path:
+        return
+    if sys.platform == "darwin":
+        subprocess.Popen(["open", "-R", path])
+    elif sys.platform == "win32":
+        subprocess.Popen(["explorer", "/select,", path])
+    else:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def preview_current(win: MainWindow) -> None:
+    from app.gui.preview import PreviewDialog
+
+    if win.detail.path:
+        PreviewDialog(win.detail.path, win.previews.cache_dir, win).exec()
+
+
+def open_preferences(win: MainWindow) -> None:
+    from app.gui.preferences import PreferencesDialog
+
+    PreferencesDialog(win).exec()
+
+
+def demo_job(should_stop: Callable[[], bool]) -> Iterator[SimpleNamespace]:
+    """Write the demo library (generated scenes) once; returns its folder."""
+    from app.core.demo import DEMO_COUNT, demo_library_dir, write_demo_library
+
+    folder = demo_library_dir()
+    if not (folder / "captions.json").exists():
+        for n in write_demo_library(folder):
+            yield SimpleNamespace(done=n, total=DEMO_COUNT)
+            if should_stop():
+                return None
+    return folder

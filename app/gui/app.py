@@ -1,0 +1,127 @@
+"""Starting the window: QApplication, palettes, the session, the first-run offer."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from app.core.paths import user_data_dir
+from app.core.session import Session
+from app.core.settings import Settings
+
+DARK = {
+    "Window": "#1e1e1e",
+    "WindowText": "#e6e6e6",
+    "Base": "#252526",
+    "AlternateBase": "#2d2d30",
+    "Text": "#e6e6e6",
+    "Button": "#333337",
+    "ButtonText": "#e6e6e6",
+    "Highlight": "#0a84ff",
+    "HighlightedText": "#ffffff",
+    "ToolTipBase": "#333337",
+    "ToolTipText": "#e6e6e6",
+    "PlaceholderText": "#8a8a8a",
+    "Mid": "#3c3c3c",
+    "Dark": "#151515",
+    "Light": "#4a4a4a",
+}
+# The banner: amber for weak results, blue for notices; readable on both palettes.
+STYLE = """
+QLabel#banner { padding: 7px 10px; border-radius: 5px; }
+QLabel#banner[kind="weak"] { background: #f6e7b0; color: #3d3000; }
+QLabel#banner[kind="info"] { background: #d6e8fb; color: #0b2c4d; }
+"""
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    for role, colour in DARK.items():
+        p.setColor(getattr(QPalette.ColorRole, role), QColor(colour))
+    for role in ("WindowText", "Text", "ButtonText"):  # disabled widgets: dimmed, still legible
+        p.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor("#7a7a7a"))
+    return p
+
+
+def apply_appearance(appearance: str) -> None:
+    """system: the platform's palette (macOS follows its dark mode); light or dark: forced."""
+    app = QApplication.instance()
+    if app is None:
+        return
+    if appearance == "dark":
+        app.setPalette(dark_palette())
+    elif appearance == "light" or (appearance == "system" and sys.platform != "darwin"):
+        app.setPalette(app.style().standardPalette())
+    app.setStyleSheet(STYLE)
+
+
+class FoveaApplication(QApplication):
+    """Adds macOS file-open events: folders dropped on the Dock icon become libraries."""
+
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(argv)
+        self.window = None
+        self.pending: list[str] = []
+
+    def event(self, e) -> bool:
+        if e.type() == QEvent.Type.FileOpen:
+            path = e.file()
+            if self.window is None:
+                self.pending.append(path)
+            elif Path(path).is_dir():
+                self.window.add_folders([path])
+            else:
+                self.window.find_similar(path)
+            return True
+        return super().event(e)
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or FoveaApplication(argv or sys.argv[:1])
+    app.setApplicationName("Fovea")
+    app.setOrganizationName("Fovea")
+    if sys.platform != "darwin":
+        app.setStyle("Fusion")  # the native style on macOS; a clean, consistent one elsewhere
+    app.setStyleSheet(STYLE)
+    return app
+
+
+def run(
+    db: Path,
+    model: str | None,
+    backend: str | None,
+    folder: str | None = None,
+    demo_folder: Path | None = None,
+) -> int:
+    """Open the window; `demo_folder` is indexed on start when the library has no images yet."""
+    from app.gui.first_run import offer_first_run
+    from app.gui.main_window import MainWindow
+
+    app = make_app()
+    settings = Settings.load()
+    apply_appearance(settings.appearance)
+    session = Session(db, model or settings.model, backend or settings.backend)
+    win = MainWindow(session, user_data_dir() / "thumbnails")
+    win.show()
+    pending = list(getattr(app, "pending", []))
+    if isinstance(app, FoveaApplication):
+        app.window = win
+    quit_after = os.environ.get("FOVEA_GUI_QUIT_AFTER_MS")  # smoke tests of the (frozen) app
+    if quit_after:
+        QTimer.singleShot(int(quit_after), app.quit)
+    folder = folder or next((p for p in pending if Path(p).is_dir()), None)
+    has_libraries = bool(session.libraries())
+    if folder:
+        win.add_folders([folder])
+    elif demo_folder is not None and not has_libraries:
+        win.add_folders([str(demo_folder)])
+    elif not has_libraries and not quit_after:
+        QTimer.singleShot(0, lambda: offer_first_run(win))  # after the window is up
+    code = app.exec()
+    session.close()
+    return code

@@ -1,0 +1,151 @@
+"""The status bar's job area: one long job at a time (index, tag, caption, pull) with progress, ETA,
+pause and cancel. Jobs are core generators driven by a `Job` worker; only signals reach this thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+
+from app.gui.workers import Job
+
+
+def describe(name: str, p: Any) -> tuple[int, int, str, float | None]:
+    """(done, total, text, eta seconds) for any core progress item (indexer, tagger, captioner, pull)."""
+    done = int(getattr(p, "done", getattr(p, "done_bytes", 0)) or 0)
+    total = int(getattr(p, "total", getattr(p, "total_bytes", 0)) or 0)
+    phase = getattr(p, "phase", getattr(p, "stage", ""))
+    eta = getattr(p, "eta_s", None)
+    if name == "Indexing" and phase == "scan":
+        text = f"Scanning… {done} files"
+    elif hasattr(p, "message"):
+        text = str(p.message)
+    else:
+        text = f"{name}… {done} of {total}" if total else f"{name}…"
+    errors = int(getattr(p, "errors", 0) or 0)
+    if errors:
+        text += f" · {errors} unreadable"
+    return done, total, text, eta
+
+
+class JobBar(QObject):
+    """Owns the status-bar widgets and the one running job."""
+
+    finished = Signal(str, object)  # job name, the generator's return value (None after an error)
+    progressed = Signal(str, object)  # job name, progress item (the window refreshes counts from it)
+
+    def __init__(self, status: QStatusBar, pool: QThreadPool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.job: Job | None = None
+        self._result: Any = None
+        self._started = 0.0
+        self.label = QLabel("Ready")
+        self.label.setObjectName("status")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.progress.setTextVisible(False)
+        self.eta = QLabel()
+        self.pause_btn = QPushButton("Pause")
+        self.cancel_btn = QPushButton("Cancel")
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.cancel_btn.clicked.connect(self.cancel)
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 6, 0)
+        for w in (self.progress, self.eta, self.pause_btn, self.cancel_btn):
+            row.addWidget(w)
+        status.addWidget(self.label, 1)
+        status.addPermanentWidget(box)
+        self._show(False)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def say(self, text: str) -> None:
+        self.label.setText(text)
+
+    def start(self, make_gen: Callable[[Callable[[], bool]], Iterator[Any]], name: str) -> bool:
+        """Run the job unless one is already running (then say so and return False)."""
+        if self.job is not None:
+            self.say(f"{self.job.name} is still running; wait for it or cancel it first.")
+            return False
+        self.job = Job(make_gen, name)
+        self._result = None
+        self.job.signals.progress.connect(self._on_progress)
+        self.job.signals.result.connect(self._on_result)
+        self.job.signals.error.connect(self._on_error)
+        self.job.signals.finished.connect(self._on_finished)
+        self._started = time.monotonic()
+        self.progress.setRange(0, 0)  # busy until the first item says how much there is
+        self._show(True)
+        self.say(f"{name}…")
+        self.pool.start(self.job)
+        return True
+
+    def _on_progress(self, p: Any) -> None:
+        if self.job is None:
+            return
+        done, total, text, eta = describe(self.job.name, p)
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+        if eta is None and 0 < done < total:
+            eta = (time.monotonic() - self._started) / done * (total - done)
+        self.eta.setText(_eta_text(eta) if eta is not None and done < total else "")
+        self.say(("Paused — " if self.job.paused else "") + text)
+        self.progressed.emit(self.job.name, p)
+
+    def _on_result(self, value: Any) -> None:
+        self._result = value
+
+    def _on_error(self, message: str) -> None:
+        self.say(message)
+
+    def _on_finished(self) -> None:
+        job, self.job = self.job, None
+        self._show(False)
+        if job is None:
+            return
+        if job.cancelled:
+            self.say(f"{job.name} stopped; everything done so far is kept.")
+        elif self._result is not None or not self.label.text().startswith(job.name + ":"):
+            self.say(_summary(job.name, self._result))
+        self.finished.emit(job.name, self._result)
+
+    def _show(self, running: bool) -> None:
+        for w in (self.progress, self.eta, self.pause_btn, self.cancel_btn):
+            w.setVisible(running)
+        self.pause_btn.setText("Pause")
+        self.eta.clear()
+
+    def toggle_pause(self) -> None:
+        if self.job:
+            self.job.pause(not self.job.paused)
+            self.pause_btn.setText("Resume" if self.job.paused else "Pause")
+            self.say(f"{self.job.name} paused" if self.job.paused else f"{self.job.name}…")
+
+    def cancel(self) -> None:
+        if self.job:
+            self.job.cancel()
+            self.say(f"Stopping {self.job.name.lower()} after the current batch…")
+
+
+def _eta_text(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"about {s // 60} min {s % 60:02d} s left" if s >= 60 else f"about {s} s left"
+
+
+def _summary(name: str, result: Any) -> str:
+    if name == "Indexing" and result is not None and hasattr(result, "embedded"):
+        text = f"Indexed: {result.added} new, {result.embedded} embedded"
+        if result.errors:
+            text += f", {result.errors} unreadable (see Errors)"
+        if result.offline_roots:
+            text += f"; offline: {', '.join(str(r) for r in result.offline_roots)}"
+        return text
+    return f"{name} finished"

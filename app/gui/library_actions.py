@@ -1,0 +1,94 @@
+"""The window's library side: adding folders, the demo, jobs finishing, model changes, tag decisions.
+
+A mixin of MainWindow (kept apart to keep files small); writes go through the single write worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class LibraryActions:
+    def choose_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        d = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
+        if d:
+            self.add_folders([d])
+
+    def add_folders(self, folders: list[str]) -> None:
+        """Record the folders as libraries (a write, in the write worker), then index them in the background."""
+
+        def add() -> list[str]:
+            for f in folders:
+                self.session.add_library(f)
+            return folders
+
+        def then(added: list[str]) -> None:
+            self.refresh_sidebar()
+            if not self.jobs.start(
+                lambda stop: self.session.index_job([Path(f) for f in added], stop), "Indexing"
+            ):
+                self._pending_index = True
+
+        self.call(self.writes, add, then, "add library")
+
+    def open_demo(self) -> None:
+        from app.gui.actions import demo_job
+
+        self.jobs.start(demo_job, "Preparing the demo")
+
+    def reindex_all(self) -> None:
+        self.jobs.start(lambda stop: self.session.index_job(None, should_stop=stop), "Indexing")
+
+    def _on_job_progress(self, name: str, _p: Any) -> None:
+        if name == "Indexing" and not self._sidebar_timer.isActive():
+            self._sidebar_timer.start()  # at most once a second: counts, and new photos in the shown view
+
+    def _live_refresh(self) -> None:
+        self.refresh_sidebar()
+        untouched = self.grid.currentIndex().row() <= 0 and self.grid.verticalScrollBar().value() == 0
+        if self.jobs.running and not self.search.text() and self._view[0] == "all" and untouched:
+            self.show_view(*self._view)  # the user has not started browsing: show photos as they arrive
+
+    def _on_job_finished(self, name: str, result: Any) -> None:
+        self.refresh_sidebar()
+        if name == "Preparing the demo" and result is not None:
+            self.add_folders([str(result)])
+            return
+        if name.startswith("Pulling") and result is not None:
+            self.use_model(str(result))
+            return
+        if getattr(self, "_pending_index", False):
+            self._pending_index = False
+            self.reindex_all()
+        if self.search.text().strip():
+            self.run_search()
+        elif self.stack.currentWidget() in (self.grid, self.empty) or self._view[0] in ("errors", "tags"):
+            self.show_view(*self._view)
+
+    def use_model(self, model: str) -> None:
+        """Make `model` (a registry name or folder) the current one and index with it."""
+        from app.core.settings import Settings
+
+        s = Settings.load()
+        s.model = model
+        s.save()
+        self.session.set_model(model, s.backend)
+        self.load_model()
+        self.reindex_all()
+
+    def decide_tag(self, image_id: int, label: str, status: str) -> None:
+        """Confirm or reject one tag (a write, in the write worker); the panel and the queue update after."""
+
+        def done(_res: Any) -> None:
+            if self.detail.image_id == image_id:
+                d = self.session.image_details(image_id)
+                if d is not None:
+                    self.detail.set_tags(d["tags"])
+            self.refresh_sidebar()
+            if self._view[0] == "review" and not self.search.text():
+                self.show_view(*self._view)
+
+        self.call(self.writes, lambda: self.session.set_tag_decision(image_id, label, status), done, "tag")
