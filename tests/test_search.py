@@ -160,3 +160,20 @@ def test_usage_errors(store, tmp_path):
 def test_empty_library_gives_empty_result(store):
     res = SearchEngine(store, FakeEmbedder()).search("anything")
     assert res.hits == [] and res.no_strong_match
+
+
+def test_a_model_folders_measured_weak_cosine_overrides_the_family_default(store, tmp_path):
+    import json
+
+    from app.core.backends.ids import search_hints
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip", "fovea": {"weak_cosine": {"text": 0.995}}}))
+    assert search_hints(tmp_path) == {"text": 0.995}
+    cat = FakeEmbedder.text_vector("cat")
+    add_images(store, near(cat, 0.05, 3, 1))
+    emb = FakeEmbedder()
+    plain = SearchEngine(store, emb).search("cat", k=3)
+    assert not plain.no_strong_match  # cosines ~0.9 clear CLIP's 0.20 default
+    emb.weak_cosine = search_hints(tmp_path)
+    strict = SearchEngine(store, emb).search("cat", k=3)
+    assert strict.threshold == 0.995 and strict.no_strong_match and all(h.weak for h in strict.hits)

@@ -90,7 +90,10 @@ class SearchEngine:
         o = self._weak_override
         if isinstance(o, dict):
             return float(o.get(kind, weak_threshold(self.embedder.model_type, kind)))
-        return float(o) if o is not None else weak_threshold(self.embedder.model_type, kind)
+        if o is not None:
+            return float(o)
+        measured = getattr(self.embedder, "weak_cosine", None) or {}  # from the model folder, when it has one
+        return float(measured.get(kind, weak_threshold(self.embedder.model_type, kind)))
 
     def query_vector(self, terms: list[QueryTerm]) -> np.ndarray:
         """normalise(sum w_i * v_i) over the parsed terms, texts embedded in one batch."""

@@ -21,3 +21,18 @@ def model_id_for(folder: Path) -> str:
             h.update(fh.read(min(n, 64 << 20)))
         h.update(str(f.stat().st_size).encode())
     return f"{folder.name}-{h.hexdigest()[:12]}"
+
+
+def search_hints(folder: Path) -> dict[str, float]:
+    """Per-model weak-hit cosines measured when the model was made (config.json "fovea"/"weak_cosine").
+
+    CLIP-family cosines depend on the model (a small demo CLIP's matches sit near 0.8, ViT-B/32's
+    near 0.3), so a model folder may carry its own; {} means the search engine's family defaults.
+    """
+    import json
+
+    try:
+        hints = json.loads((Path(folder) / "config.json").read_text()).get("fovea", {}).get("weak_cosine", {})
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in hints.items() if k in ("text", "image")}

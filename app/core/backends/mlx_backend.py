@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from app.core.backends import l2_normalize
-from app.core.backends.ids import model_id_for
+from app.core.backends.ids import model_id_for, search_hints
 from app.core.errors import BackendError
 
 
@@ -32,6 +32,7 @@ class MlxEmbedder:
         self.bundle = bundle
         self.model_type = bundle.model_type
         self.model_id = model_id_for(folder)
+        self.weak_cosine = search_hints(folder)
         m = bundle.model
         self.logit_scale = float(mx.exp(m.logit_scale).item())
         self.logit_bias = float(m.logit_bias.item()) if hasattr(m, "logit_bias") else None

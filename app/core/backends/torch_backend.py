@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from app.core.backends import l2_normalize
-from app.core.backends.ids import model_id_for
+from app.core.backends.ids import model_id_for, search_hints
 from app.core.errors import BackendError
 
 _CLASSES = {  # model_type -> (config, model, Pillow image processor) class names in transformers
@@ -112,6 +112,7 @@ class TorchEmbedder:
             raise BackendError(f"{folder}: no usable tokenizer files ({str(e).splitlines()[0]})") from e
         self._text_len = int(hf_cfg.text_config.max_position_embeddings)
         self.model_id = model_id_for(folder)
+        self.weak_cosine = search_hints(folder)
         self.logit_scale = float(model.logit_scale.detach().float().exp().item())
         self.logit_bias = (
             float(model.logit_bias.detach().float().item()) if self.model_type == "siglip" else None
