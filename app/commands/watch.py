@@ -12,7 +12,8 @@ from app.core.errors import FoveaError
 SETTLE_S = 2.0  # wait for a burst of changes (a copy of 500 photos) to settle before re-indexing
 
 
-def watch(store, emb, folders: list[Path]) -> int:
+def watch(store, emb, folders: list[Path], stop: threading.Event | None = None) -> int:
+    """Re-index after each settled burst of changes until Ctrl-C (or `stop`, for tests)."""
     try:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
@@ -24,7 +25,8 @@ def watch(store, emb, folders: list[Path]) -> int:
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event) -> None:
-            if not event.is_directory or event.event_type in ("moved", "deleted"):
+            # Only changes: inotify also reports opens and reads, which our own indexing would cause.
+            if event.event_type in ("created", "modified", "moved", "deleted", "closed"):
                 dirty.set()
 
     observer = Observer()
@@ -33,13 +35,14 @@ def watch(store, emb, folders: list[Path]) -> int:
     observer.start()
     print(f"watching {len(folders)} folder(s); Ctrl-C to stop", file=sys.stderr)
     try:
-        while True:
-            if dirty.wait(timeout=1.0):
+        while not (stop and stop.is_set()):
+            if dirty.wait(timeout=0.5):
                 time.sleep(SETTLE_S)
                 dirty.clear()
                 run_index(store, emb, [f.resolve() for f in folders])
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
         observer.stop()
         observer.join()
+    return 0
