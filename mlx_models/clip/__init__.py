@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import runtime  # noqa: F401  (prepares BLAS before mlx is imported below)
 from ..common.bundle import EmbeddingModel
-from ..common.loading import load_module
+from ..common.loading import load_embedding_model
 from .config import ModelConfig, TextConfig, VisionConfig
 from .image_processor import ImageProcessor
 from .model import Model, sanitize
@@ -23,17 +23,7 @@ def build_model(cfg: dict[str, Any]) -> Model:
 
 def load(path: str | Path) -> EmbeddingModel:
     """Load a CLIP folder (MLX, or HF with safetensors) with its image processor and tokenizer."""
-    path = Path(path)
-    _, model = load_module(path, build_model, sanitize)
-    return EmbeddingModel(
-        model_type="clip",
-        path=path,
-        config=model.config,
-        model=model,
-        embed_dim=model.config.projection_dim,
-        preprocess=ImageProcessor.from_folder(path),
-        tokenize=Tokenizer.from_folder(path),
-    )
+    return load_embedding_model(Path(path), "clip", build_model, sanitize, ImageProcessor, Tokenizer)
 
 
 __all__ = [

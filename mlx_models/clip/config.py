@@ -117,6 +117,11 @@ class ModelConfig:
                 f"config implies ~{n:.2e} parameters, more than the allowed {MAX_PARAMETERS:.1e}"
             )
 
+    @property
+    def embed_dim(self) -> int:
+        """Width of the shared embedding space (both projections' output)."""
+        return int(self.projection_dim)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Build from a parsed config.json; unknown keys are ignored, missing ones take HF defaults."""

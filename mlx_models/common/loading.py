@@ -9,6 +9,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from .bundle import EmbeddingModel
 from .config import read_json
 from .quant import apply_recorded_quantization
 from .weights import check_weights, load_safetensors
@@ -31,3 +32,29 @@ def load_module(
     model.eval()
     mx.eval(model.parameters())
     return cfg, model
+
+
+def load_embedding_model(
+    path: Path,
+    model_type: str,
+    build: Callable[[dict[str, Any]], nn.Module],
+    sanitize: Callable[[dict], dict],
+    image_processor: Any,
+    tokenizer: Any,
+) -> EmbeddingModel:
+    """A dual encoder folder: the checked model plus the processor and tokenizer read from the same folder.
+
+    `image_processor` and `tokenizer` are the family's classes (each has `from_folder`); the model's
+    config must expose `embed_dim`, the width of the shared embedding space.
+    """
+    path = Path(path)
+    _, model = load_module(path, build, sanitize)
+    return EmbeddingModel(
+        model_type=model_type,
+        path=path,
+        config=model.config,
+        model=model,
+        embed_dim=model.config.embed_dim,
+        preprocess=image_processor.from_folder(path),
+        tokenize=tokenizer.from_folder(path),
+    )

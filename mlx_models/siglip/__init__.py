@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.bundle import EmbeddingModel
-from ..common.loading import load_module
+from ..common.loading import load_embedding_model
 from .config import ModelConfig, TextConfig, VisionConfig
 from .image_processor import PROCESSOR_FILES, ImageProcessor
 from .model import Model, sanitize
@@ -35,14 +35,4 @@ def build_model(cfg: dict[str, Any]) -> Model:
 
 def load(path: str | Path) -> EmbeddingModel:
     """Load an MLX SigLIP folder (an HF folder loads too: sanitize is idempotent)."""
-    path = Path(path)
-    _, model = load_module(path, build_model, sanitize)
-    return EmbeddingModel(
-        model_type="siglip",
-        path=path,
-        config=model.config,
-        model=model,
-        embed_dim=model.config.embed_dim,
-        preprocess=ImageProcessor.from_folder(path),
-        tokenize=Tokenizer.from_folder(path),
-    )
+    return load_embedding_model(Path(path), "siglip", build_model, sanitize, ImageProcessor, Tokenizer)
