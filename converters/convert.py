@@ -27,7 +27,7 @@ from mlx_models import registry
 from mlx_models.common.config import read_json
 from mlx_models.common.errors import ModelError, WeightsError
 from mlx_models.common.quant import ALLOWED_BITS, GROUP_SIZE_FOR_BITS, quantizable, quantize_model
-from mlx_models.common.weights import PICKLE_SUFFIXES, check_weights, load_safetensors
+from mlx_models.common.weights import PICKLE_SUFFIXES, check_weights, load_safetensors, shard_names
 
 import mlx.core as mx  # after mlx_models, which prepares the runtime
 from mlx.utils import tree_flatten
@@ -69,11 +69,7 @@ def family_module(model_type: str) -> ModuleType:
 def _pickle_files(src: Path) -> list[Path]:
     index = src / "pytorch_model.bin.index.json"
     if index.exists():
-        try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (OSError, KeyError, json.JSONDecodeError) as e:
-            raise WeightsError(f"{index}: unreadable shard index ({e})") from e
-        return [src / n for n in names]
+        return [src / n for n in shard_names(index)]
     return sorted(p for p in src.iterdir() if p.suffix in PICKLE_SUFFIXES)
 
 

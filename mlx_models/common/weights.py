@@ -14,16 +14,20 @@ from .errors import WeightsError
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
+def shard_names(index: Path) -> list[str]:
+    """The shard file names an HF `*.index.json` maps weights to (safetensors or pickle)."""
+    try:
+        return sorted(set(json.loads(Path(index).read_text())["weight_map"].values()))
+    except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{index}: unreadable shard index ({e})") from e
+
+
 def safetensors_files(folder: Path) -> list[Path]:
     """The safetensors files of a checkpoint folder, honouring a shard index when present."""
     folder = Path(folder)
     index = folder / "model.safetensors.index.json"
     if index.exists():
-        try:
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (OSError, KeyError, json.JSONDecodeError) as e:
-            raise WeightsError(f"{index}: unreadable shard index ({e})") from e
-        files = [folder / s for s in shards]
+        files = [folder / s for s in shard_names(index)]
         missing = [str(f) for f in files if not f.exists()]
         if missing:
             raise WeightsError(f"{index}: shard files missing: {', '.join(missing)}")

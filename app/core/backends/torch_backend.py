@@ -37,17 +37,13 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 
 def _weight_files(folder: Path) -> list[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.exists():
-        try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (OSError, KeyError, json.JSONDecodeError) as e:
-            raise BackendError(f"{index}: unreadable shard index ({e})") from e
-        return [folder / n for n in names]
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise BackendError(f"{folder}: no .safetensors weights")
-    return files
+    from mlx_models.common.errors import ModelError
+    from mlx_models.common.weights import safetensors_files
+
+    try:
+        return safetensors_files(folder)
+    except ModelError as e:
+        raise BackendError(str(e)) from e
 
 
 def load_state_dict(folder: Path) -> dict[str, Any]:
