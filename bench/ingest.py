@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx_models  # noqa: E402,F401  (prepares the MLX runtime before anything imports mlx.core)
+
 from app.core.backends import Embedder, open_embedder  # noqa: E402
 from app.core.indexer import index  # noqa: E402
 from app.core.store import Store  # noqa: E402
