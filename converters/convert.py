@@ -158,7 +158,9 @@ def convert(
     if cfg.get("model_type") == "llava":  # a composite of a vision family and an mlx-lm language model
         from .llava import convert_llava
 
-        return convert_llava(src, dst, dtype=dtype, quantize=quantize, allow_pickle=allow_pickle, verify=verify)
+        return convert_llava(
+            src, dst, dtype=dtype, quantize=quantize, allow_pickle=allow_pickle, verify=verify
+        )
     family = family_module(cfg.get("model_type"))
     family.ModelConfig.from_dict(cfg)  # refuses an absurd config before any weight is read
 
@@ -175,7 +177,9 @@ def convert(
         group = GROUP_SIZE_FOR_BITS[quantize]
         modules = [m for _, m in model.named_modules() if quantizable(m, group)]
         if not modules:
-            raise ConvertError(f"no linear layer has an input width divisible by {group}; cannot quantize this model")
+            raise ConvertError(
+                f"no linear layer has an input width divisible by {group}; cannot quantize this model"
+            )
         quantization = quantize_model(model, quantize, group)
         out_cfg["quantization"] = quantization
     out_cfg["fovea"] = {"source": str(src.resolve()), "dtype": dtype, "converter_version": CONVERTER_VERSION}

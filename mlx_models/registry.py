@@ -29,7 +29,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def family_module(model_type: str) -> ModuleType:
     """The subpackage that builds, sanitizes and loads `model_type`."""
     if model_type not in _FAMILIES:
-        raise ConfigError(f"unsupported model_type {model_type!r} (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+        raise ConfigError(
+            f"unsupported model_type {model_type!r} (supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
+        )
     return importlib.import_module(f"{__package__}.{_FAMILIES[model_type]}")
 
 

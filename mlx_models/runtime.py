@@ -39,7 +39,11 @@ def _load_openblas() -> BlasStatus:
             continue
         return BlasStatus(sys.platform, name, "system OpenBLAS loaded before mlx")
     # Silent fallback: MLX still works, only slower.
-    return BlasStatus(sys.platform, None, "libopenblas not found (apt install libopenblas0-pthread); using mlx's bundled BLAS")
+    return BlasStatus(
+        sys.platform,
+        None,
+        "libopenblas not found (apt install libopenblas0-pthread); using mlx's bundled BLAS",
+    )
 
 
 BLAS: BlasStatus = _load_openblas()

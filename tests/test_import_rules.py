@@ -62,12 +62,23 @@ def test_torch_stays_out_of_the_runtime_path(path: Path) -> None:
         assert not eager, f"{_rel(path)} must import {eager} lazily, inside the functions that need it"
     else:
         bad = [m for m, _ in imports if m in TORCH]
-        assert not bad, f"{_rel(path)} imports {bad}: torch belongs to converters/, training/ and the torch backends"
+        assert not bad, (
+            f"{_rel(path)} imports {bad}: torch belongs to converters/, training/ and the torch backends"
+        )
 
 
 @pytest.mark.parametrize("path", _py_files("mlx_models"), ids=_rel)
 def test_mlx_models_import_only_mlx_numpy_and_tokenizers(path: Path) -> None:
-    allowed = STDLIB | {"mlx", "mlx_lm", "numpy", "tokenizers", "sentencepiece", "PIL", "jinja2", "mlx_models"}
+    allowed = STDLIB | {
+        "mlx",
+        "mlx_lm",
+        "numpy",
+        "tokenizers",
+        "sentencepiece",
+        "PIL",
+        "jinja2",
+        "mlx_models",
+    }
     bad = sorted({m for m, _ in _imports(path) if m not in allowed})
     assert not bad, f"{_rel(path)} imports {bad}: mlx_models may use only MLX, numpy, tokenizers and Pillow"
 
@@ -87,7 +98,13 @@ def test_core_never_prints_or_exits(path: Path) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            name = f.id if isinstance(f, ast.Name) else f"{getattr(f.value, 'id', '')}.{f.attr}" if isinstance(f, ast.Attribute) else ""
+            name = (
+                f.id
+                if isinstance(f, ast.Name)
+                else f"{getattr(f.value, 'id', '')}.{f.attr}"
+                if isinstance(f, ast.Attribute)
+                else ""
+            )
             assert name not in {"print", "sys.exit", "exit", "quit", "os._exit"}, (
                 f"{_rel(path)}:{node.lineno} calls {name}: only the CLI and GUI print or exit"
             )

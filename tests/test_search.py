@@ -167,7 +167,9 @@ def test_a_model_folders_measured_weak_cosine_overrides_the_family_default(store
 
     from app.core.backends.ids import search_hints
 
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip", "fovea": {"weak_cosine": {"text": 0.995}}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "clip", "fovea": {"weak_cosine": {"text": 0.995}}})
+    )
     assert search_hints(tmp_path) == {"text": 0.995}
     cat = FakeEmbedder.text_vector("cat")
     add_images(store, near(cat, 0.05, 3, 1))

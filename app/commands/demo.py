@@ -16,8 +16,11 @@ from app.core.paths import demo_model_dir, user_data_dir
 def _has_display() -> bool:
     if sys.platform in ("darwin", "win32"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"))
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal")
+    )
 
 
 def _demo_db(args: argparse.Namespace) -> Path:
@@ -33,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_gui and _has_display():
         from app.gui.app import run as run_gui
 
-        return run_gui(_demo_db(args), args.model, args.backend if args.backend != "auto" else None,
-                       demo_folder=folder)
+        return run_gui(
+            _demo_db(args), args.model, args.backend if args.backend != "auto" else None, demo_folder=folder
+        )
     if not args.no_gui:
         err("no display found: running the headless demo (pass --no-gui to ask for it)")
     return headless(args, folder)
@@ -56,12 +60,14 @@ def headless(args: argparse.Namespace, folder: Path) -> int:
         for _ in tag_library(store, emb, load_vocabulary(demo_vocabulary())):
             pass
         counts = tag_counts(store)
-        print(f"tags: {counts.by_status.get('auto', 0)} applied, {counts.by_status.get('review', 0)} to review")
+        print(
+            f"tags: {counts.by_status.get('auto', 0)} applied, {counts.by_status.get('review', 0)} to review"
+        )
         engine = SearchEngine(store, emb)
         for q in DEMO_QUERIES:
             result = hybrid_search(engine, store, [q], 5)
             print(f'\nsearch "{q}"' + ("  (no strong match)" if result.no_strong_match else ""))
             for h in result.hits:
                 print(f"  {h.score:.3f}{'*' if h.weak else ' '} {h.path.name}")
-    print(f"\nlibrary: {_demo_db(args)}  (try: fovea --db {_demo_db(args)} search \"purple ring\")")
+    print(f'\nlibrary: {_demo_db(args)}  (try: fovea --db {_demo_db(args)} search "purple ring")')
     return 0

@@ -15,7 +15,9 @@ def _tags_for(store, ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for i, label in store.conn.execute(
         f"SELECT image_id, label FROM tags WHERE image_id IN ({marks}) AND status IN ('auto', 'confirmed') "
-        "ORDER BY score DESC", ids):
+        "ORDER BY score DESC",
+        ids,
+    ):
         out.setdefault(int(i), []).append(label)
     return out
 
@@ -39,7 +41,10 @@ def _print(result, store, as_json: bool) -> None:
     for h in result.hits:
         extra = f"  [{', '.join(tags[h.image_id])}]" if tags.get(h.image_id) else ""
         caption = getattr(h, "caption", None)
-        print(f"{h.score:.3f}{'*' if h.weak else ' '} {h.path}{extra}" + (f"\n       {caption}" if caption else ""))
+        print(
+            f"{h.score:.3f}{'*' if h.weak else ' '} {h.path}{extra}"
+            + (f"\n       {caption}" if caption else "")
+        )
 
 
 def _check_k(k: int) -> None:
@@ -59,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError("--threshold must be in (0, 1]")
             groups = find_duplicates(store, emb.model_id, args.threshold)
             if args.json:
-                print_json([{"kind": g.kind, "score": g.score, "paths": [str(p) for p in g.paths]} for g in groups])
+                print_json(
+                    [{"kind": g.kind, "score": g.score, "paths": [str(p) for p in g.paths]} for g in groups]
+                )
             else:
                 for g in groups:
                     print(f"{g.kind} ({g.score:.3f}):")
@@ -75,9 +82,20 @@ def run(args: argparse.Namespace) -> int:
         else:
             from app.core.hybrid import hybrid_search
 
-            filters = {"folder": args.folder, "date_from": args.date_from, "date_to": args.date_to,
-                       "camera": args.camera, "tag": args.tag}
-            result = hybrid_search(engine, store, args.terms, args.k, dense_only=args.dense_only,
-                                   **{k: v for k, v in filters.items() if v})
+            filters = {
+                "folder": args.folder,
+                "date_from": args.date_from,
+                "date_to": args.date_to,
+                "camera": args.camera,
+                "tag": args.tag,
+            }
+            result = hybrid_search(
+                engine,
+                store,
+                args.terms,
+                args.k,
+                dense_only=args.dense_only,
+                **{k: v for k, v in filters.items() if v},
+            )
         _print(result, store, args.json)
     return 0

@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"library: {info['db']}")
     by = info["by_status"]
-    print(f"images: {info['images']} ({by.get('ok', 0)} indexed, {by.get('error', 0)} errors, "
-          f"{by.get('pending', 0)} pending, {by.get('missing', 0)} missing)")
+    print(
+        f"images: {info['images']} ({by.get('ok', 0)} indexed, {by.get('error', 0)} errors, "
+        f"{by.get('pending', 0)} pending, {by.get('missing', 0)} missing)"
+    )
     for r in info["roots"]:
         print(f"root: {r['path']} [{r['state']}]")
     for m in info["models"]:

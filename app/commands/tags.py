@@ -41,7 +41,9 @@ def run_tag(args: argparse.Namespace) -> int:
     with open_store(args) as store, graceful_interrupt() as should_stop:
         last = None
         for last in tag_library(
-            store, emb, vocab,
+            store,
+            emb,
+            vocab,
             min_score=DEFAULT_MIN_SCORE if args.min_score is None else args.min_score,
             min_margin=DEFAULT_MIN_MARGIN if args.min_margin is None else args.min_margin,
         ):
@@ -50,8 +52,10 @@ def run_tag(args: argparse.Namespace) -> int:
                 break
         print(file=sys.stderr)
         if last is not None:
-            print(f"tagged {last.done} images: {last.auto} with tags, {last.review} to review, "
-                  f"{last.untagged} without a plausible label")
+            print(
+                f"tagged {last.done} images: {last.auto} with tags, {last.review} to review, "
+                f"{last.untagged} without a plausible label"
+            )
         counts = tag_counts(store).by_status
         print("tags: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
@@ -83,8 +87,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{len(items)} images to review (fovea tags confirm|reject PATH LABEL)")
             return 0
         if action in ("confirm", "reject"):
-            row = tag_store.set_decision(store, Path(args.path).expanduser(), args.label,
-                                         "confirmed" if action == "confirm" else "rejected")
+            row = tag_store.set_decision(
+                store,
+                Path(args.path).expanduser(),
+                args.label,
+                "confirmed" if action == "confirm" else "rejected",
+            )
             print(f"{row.status}: {row.label} on {row.path}")
             return 0
         if action == "calibrate":
@@ -95,15 +103,19 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(report.to_json())
                 return 0
-            print(f"target precision {report.target_precision:.2f}; labels need {report.min_examples} decisions")
+            print(
+                f"target precision {report.target_precision:.2f}; labels need {report.min_examples} decisions"
+            )
 
             def pct(x: float | None) -> str:
                 return "  -  " if x is None else f"{x:5.2f}"
 
             print(f"{'label':<20} {'conf':>4} {'rej':>4}  prec before/after  cover before/after  min_score")
             for c in report.labels:
-                print(f"{c.label:<20} {c.n_confirmed:>4} {c.n_rejected:>4}  {pct(c.precision_before)} / "
-                      f"{pct(c.precision_after)}    {pct(c.coverage_before)} / {pct(c.coverage_after)}    "
-                      f"{c.min_score:.3f}{'' if c.fitted else ' (default: too few decisions)'}")
+                print(
+                    f"{c.label:<20} {c.n_confirmed:>4} {c.n_rejected:>4}  {pct(c.precision_before)} / "
+                    f"{pct(c.precision_after)}    {pct(c.coverage_before)} / {pct(c.coverage_after)}    "
+                    f"{c.min_score:.3f}{'' if c.fitted else ' (default: too few decisions)'}"
+                )
             return 0
     raise UsageError(f"unknown tags action {action!r}")

@@ -61,7 +61,9 @@ class MlxCaptioner:
         except ModelError as e:
             raise BackendError(str(e)) from e
         except ImportError as e:  # mlx-lm's package imports transformers, which the packaged app leaves out
-            raise BackendError(f"captioning needs mlx-lm and its dependencies ({e}); pip install fovea-search") from e
+            raise BackendError(
+                f"captioning needs mlx-lm and its dependencies ({e}); pip install fovea-search"
+            ) from e
         if getattr(bundle, "model_type", None) != "llava":
             raise BackendError(f"{folder}: not a captioning (llava) model")
         self.bundle = bundle

@@ -21,7 +21,9 @@ def demo_vocabulary() -> Path:
     return resources_dir() / "tags" / "demo.txt"
 
 
-def write_demo_library(folder: Path, n: int = DEMO_COUNT, seed: int = DEMO_SEED, size: int = 256) -> Iterator[int]:
+def write_demo_library(
+    folder: Path, n: int = DEMO_COUNT, seed: int = DEMO_SEED, size: int = 256
+) -> Iterator[int]:
     """Render `n` captioned scenes into `folder` as JPEGs, yielding the count written so far.
 
     A manifest with each file's captions is written last; its presence marks the library complete.

@@ -24,7 +24,9 @@ REGISTRY: tuple[RegistryEntry, ...] = (
     RegistryEntry("clip-vit-l14", "openai/clip-vit-large-patch14", "embedder", 1710),
     RegistryEntry("siglip-base", "google/siglip-base-patch16-224", "embedder", 813),
     RegistryEntry("siglip-so400m", "google/siglip-so400m-patch14-384", "embedder", 3510),
-    RegistryEntry("siglip2-base", "google/siglip2-base-patch16-224", "embedder", 1500, "needs the siglip2 tokenizer"),
+    RegistryEntry(
+        "siglip2-base", "google/siglip2-base-patch16-224", "embedder", 1500, "needs the siglip2 tokenizer"
+    ),
     RegistryEntry("llava-interleave-qwen-0.5b", "llava-hf/llava-interleave-qwen-0.5b-hf", "captioner", 1790),
 )
 
@@ -47,4 +49,6 @@ def resolve_model(name_or_path: str | None) -> Path:
         return installed
     if entry(name_or_path):
         raise UsageError(f"model {name_or_path!r} is not installed; run `fovea models pull {name_or_path}`")
-    raise UsageError(f"model {name_or_path!r}: no such folder and not a registry name (see `fovea models list`)")
+    raise UsageError(
+        f"model {name_or_path!r}: no such folder and not a registry name (see `fovea models list`)"
+    )

@@ -154,7 +154,9 @@ class Session:
         finally:
             store.close()
 
-    def caption_job(self, should_stop: StopFn | None = None, caption_model: str | None = None) -> Iterator[Any]:
+    def caption_job(
+        self, should_stop: StopFn | None = None, caption_model: str | None = None
+    ) -> Iterator[Any]:
         """Caption the opted-in libraries (all of them when none opted in yet); resumable."""
         from app.core.captions import caption_library, caption_model_dir, captioning_roots, set_captioning
         from app.core.captions_backend import open_captioner

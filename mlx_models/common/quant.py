@@ -23,11 +23,15 @@ def quantize_model(model: nn.Module, bits: int, group_size: int | None = None) -
     if bits not in ALLOWED_BITS:
         raise ValueError(f"quantization bits must be one of {ALLOWED_BITS}, got {bits}")
     group_size = group_size or GROUP_SIZE_FOR_BITS[bits]
-    nn.quantize(model, group_size=group_size, bits=bits, class_predicate=lambda _, m: quantizable(m, group_size))
+    nn.quantize(
+        model, group_size=group_size, bits=bits, class_predicate=lambda _, m: quantizable(m, group_size)
+    )
     return {"group_size": group_size, "bits": bits}
 
 
-def apply_recorded_quantization(model: nn.Module, config: dict[str, Any], weights: dict[str, mx.array]) -> None:
+def apply_recorded_quantization(
+    model: nn.Module, config: dict[str, Any], weights: dict[str, mx.array]
+) -> None:
     """Rebuild quantized layers before loading: a layer is quantized iff its scales are in the file."""
     q = config.get("quantization")
     if not q:

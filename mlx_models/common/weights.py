@@ -34,7 +34,9 @@ def safetensors_files(folder: Path) -> list[Path]:
         return files
     files = sorted(folder.glob("*.safetensors"))
     if not files:
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+        pickles = (
+            sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+        )
         hint = f" (found pickle checkpoint {pickles[0]}; convert it with --allow-pickle)" if pickles else ""
         raise WeightsError(f"{folder}: no .safetensors weights{hint}")
     return files
