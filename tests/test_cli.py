@@ -1,0 +1,117 @@
+"""The `fovea` CLI contract end to end on the bundled demo model: JSON shapes, exit codes, broken files."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.core.demo import write_demo_library
+from app.core.paths import demo_model_dir
+
+pytestmark = pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundled demo model is missing")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("cli")
+    lib = root / "photos"
+    for _ in write_demo_library(lib, n=40, seed=77):
+        pass
+    (lib / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    shutil.copy(next(lib.glob("0003-*.jpg")), lib / "copy of 0003.jpg")  # an exact duplicate
+    captions = json.loads((lib / "captions.json").read_text())
+    return {"root": root, "lib": lib, "db": str(root / "lib.sqlite"), "captions": captions}
+
+
+def fovea(library, capsys, *args: str) -> tuple[int, str, str]:
+    os.environ["FOVEA_DATA_DIR"] = str(library["root"] / "data")
+    code = main(["--db", library["db"], "--backend", "mlx", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def indexed(library):
+    os.environ["FOVEA_DATA_DIR"] = str(library["root"] / "data")
+    assert (
+        main(["--db", library["db"], "--backend", "mlx", "index", str(library["lib"])]) == 0
+    )  # broken file: still 0
+    return library
+
+
+def test_index_reports_the_broken_file_and_status_lists_it(indexed, capsys):
+    code, out, _ = fovea(indexed, capsys, "status", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["images"] == 42 and info["by_status"]["ok"] == 41
+    assert [Path(e["path"]).name for e in info["errors"]] == ["broken.jpg"] and info["errors"][0]["reason"]
+    assert info["roots"] == [{"path": str(indexed["lib"].resolve()), "state": "online"}]
+
+
+def test_search_json_lists_hits_best_first_and_finds_the_colour(indexed, capsys):
+    code, out, _ = fovea(indexed, capsys, "search", "a red circle", "-k", "5", "--json")
+    assert code == 0
+    hits = json.loads(out)
+    assert len(hits) == 5 and all({"path", "score", "weak"} <= set(h) for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    # Retrieval works even on the (weak) demo model: the best hit shows red, and red scenes fill the top 5
+    # at least twice as densely as the library holds them.
+    red = {n for n, caps in indexed["captions"].items() if any(re.search(r"\bred\b", c) for c in caps)}
+    share = sum(Path(h["path"]).name in red for h in hits) / len(hits)
+    assert Path(hits[0]["path"]).name in red and share >= 2 * len(red) / 41, (share, len(red))
+
+
+def test_negative_terms_need_no_double_dash_and_change_the_ranking(indexed, capsys):
+    _, plain, _ = fovea(indexed, capsys, "search", "circle", "-k", "10", "--json")
+    code, minus, _ = fovea(indexed, capsys, "search", "circle", "-red", "-k", "10", "--json")
+    assert code == 0
+    red = {n for n, caps in indexed["captions"].items() if any(re.search(r"\bred\b", c) for c in caps)}
+    reds = lambda hits: sum(Path(h["path"]).name in red for h in hits)  # noqa: E731
+    assert reds(json.loads(minus)) < reds(json.loads(plain))
+
+
+def test_similar_and_duplicates(indexed, capsys):
+    probe = next(indexed["lib"].glob("0003-*.jpg"))
+    code, out, _ = fovea(indexed, capsys, "similar", str(probe), "-k", "3", "--json")
+    assert code == 0
+    hits = json.loads(out)
+    assert hits[0]["path"].endswith("copy of 0003.jpg") and hits[0]["score"] > 0.999
+    assert str(probe) not in [h["path"] for h in hits]
+    code, out, _ = fovea(indexed, capsys, "duplicates", "--json")
+    exact = [g for g in json.loads(out) if g["kind"] == "exact"]
+    assert (
+        code == 0
+        and len(exact) == 1
+        and {Path(p).name for p in exact[0]["paths"]} == {probe.name, "copy of 0003.jpg"}
+    )
+
+
+def test_tagging_then_list_and_a_decision(indexed, capsys):
+    assert fovea(indexed, capsys, "tag")[0] == 0
+    code, out, _ = fovea(indexed, capsys, "tags", "list", "--json")
+    rows = json.loads(out)
+    assert code == 0 and rows and all(set(r) == {"path", "label", "score", "status"} for r in rows)
+    target = rows[0]
+    assert fovea(indexed, capsys, "tags", "reject", target["path"], target["label"])[0] == 0
+    _, out, _ = fovea(indexed, capsys, "tags", "list", "--status", "rejected", "--json")
+    assert [(r["path"], r["label"]) for r in json.loads(out)] == [(target["path"], target["label"])]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "x", "-k", "0"],
+        ["index", "/no/such/folder"],
+        ["duplicates", "--threshold", "2"],
+        ["tags", "confirm", "/nope.jpg", "cat"],
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(indexed, capsys, args):
+    code, _, err = fovea(indexed, capsys, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("fovea: ")
