@@ -14,13 +14,12 @@ from app.core.paths import demo_model_dir, user_data_dir
 
 
 def _has_display() -> bool:
+    """A screen someone can look at; an offscreen Qt platform (tests, CI) counts as none."""
+    if os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"):
+        return False
     if sys.platform in ("darwin", "win32"):
         return True
-    return bool(
-        os.environ.get("DISPLAY")
-        or os.environ.get("WAYLAND_DISPLAY")
-        or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal")
-    )
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _demo_db(args: argparse.Namespace) -> Path:
