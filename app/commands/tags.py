@@ -10,7 +10,6 @@ from app.commands.context import embedder, open_store, print_json
 from app.commands.progress import graceful_interrupt
 from app.core.errors import UsageError
 from app.core.model_registry import resolve_model
-from app.core.paths import demo_model_dir, resources_dir
 
 
 def vocabulary_path(args: argparse.Namespace) -> Path:
@@ -20,8 +19,9 @@ def vocabulary_path(args: argparse.Namespace) -> Path:
         if not p.is_file():
             raise UsageError(f"{p}: no such vocabulary file")
         return p
-    demo = resolve_model(args.model).resolve() == demo_model_dir().resolve()
-    return resources_dir() / "tags" / ("demo.txt" if demo else "default.txt")
+    from app.core.tag_vocab import vocabulary_for_model
+
+    return vocabulary_for_model(resolve_model(args.model))
 
 
 def _check_unit(name: str, value: float | None) -> None:

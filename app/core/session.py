@@ -135,7 +135,7 @@ class Session:
 
     def tag_job(self, should_stop: StopFn | None = None, labels_file: Path | None = None) -> Iterator[Any]:
         from app.core.settings import Settings
-        from app.core.tag_vocab import load_vocabulary
+        from app.core.tag_vocab import load_vocabulary, vocabulary_for_model
         from app.core.tagging import tag_library
 
         s = Settings.load()
@@ -144,7 +144,7 @@ class Session:
             for p in tag_library(
                 store,
                 self.embedder(),
-                load_vocabulary(labels_file),
+                load_vocabulary(labels_file or vocabulary_for_model(resolve_model(self.model))),
                 min_score=s.min_score,
                 min_margin=s.min_margin,
             ):

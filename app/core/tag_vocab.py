@@ -146,6 +146,14 @@ def _resolve_include(value: str, including: Path) -> Path:
     return p if p.is_absolute() else including.parent / p
 
 
+def vocabulary_for_model(model_dir: Path) -> Path:
+    """The bundled vocabulary that suits a model: colours x shapes for the demo model, else everyday labels."""
+    from app.core.paths import demo_model_dir
+
+    demo = Path(model_dir).resolve() == demo_model_dir().resolve()
+    return resources_dir() / "tags" / ("demo.txt" if demo else "default.txt")
+
+
 def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
     """Read a vocabulary file (None: the bundled default); see the module docstring for the format."""
     parsed = _Parsed()
