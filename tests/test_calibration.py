@@ -12,10 +12,6 @@ from app.core.store import Store
 from app.core.tagging import tag_library
 from tests.builders.tags import FakeEmbedder, add_images, mix, orthogonal_labels
 
-# Remove the xfail marks below once a bundled demo model meets the quality targets.
-DEMO_MODEL_TOO_WEAK = ("the bundled demo model (2,400 steps) reaches zero-shot top-1 0.50 and precision@10 0.44, short of the 0.9 targets of the demo-model issue; strict, so a better model makes this fail until the mark goes")
-
-
 
 def test_fit_threshold_picks_the_loosest_cut_that_keeps_the_target_precision():
     scores = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.65, 0.6, 0.5])
@@ -96,7 +92,6 @@ def test_labels_with_too_few_decisions_keep_the_global_defaults():
 MIN_EXAMPLES = 6
 
 
-@pytest.mark.xfail(strict=True, reason=DEMO_MODEL_TOO_WEAK)
 @pytest.mark.skipif(
     not (demo_model_dir() / "config.json").is_file(), reason=f"demo model not built at {demo_model_dir()}"
 )

@@ -1,6 +1,6 @@
 """Train the bundled demo CLIP on generated scenes and save it as a Hugging Face CLIPModel folder.
 
-    python -m training.train_clip --seed 0 --out /tmp/fovea-demo-hf
+    python -m training.train_clip --seed 0 --out /tmp/fovea-demo-hf   # defaults = the bundled model's recipe
 
 Deterministic from the seed on one machine (fixed thread count, data drawn from seeded streams).
 The folder holds config.json, model.safetensors, the CLIP BPE tokenizer built from the caption
@@ -13,21 +13,26 @@ import argparse
 import json
 import math
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from training import quality
-from training.losses import SiglipHead, clip_logits, clip_loss
-from training.scenes import captions, render, sample_scene, vocabulary_corpus
+from training.losses import ClassPromptHead, SiglipHead, clip_logits, clip_loss
+from training.scenes import Scene, captions, class_prompts, render, sample_scene, vocabulary_corpus
 
-IMAGE_SIZE = 48
+IMAGE_SIZE = 64
+PATCH_SIZE = 8
+CLASS_TEMPLATES = ("{article} {colour} {shape}", "a photo of {article} {colour} {shape}")
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)  # OpenAI CLIP's, as the processor uses
 STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 
 
-def model_config(vocab_size: int, bos: int, eos: int) -> dict:
+def model_config(
+    vocab_size: int, bos: int, eos: int, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE
+) -> dict:
     text = dict(
         vocab_size=vocab_size, hidden_size=128, intermediate_size=512, projection_dim=128, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=32, hidden_act="quick_gelu",
@@ -35,7 +40,7 @@ def model_config(vocab_size: int, bos: int, eos: int) -> dict:
     )  # fmt: skip
     vision = dict(
         hidden_size=128, intermediate_size=512, projection_dim=128, num_hidden_layers=3, num_attention_heads=4,
-        image_size=IMAGE_SIZE, patch_size=8, hidden_act="quick_gelu",
+        image_size=image_size, patch_size=patch_size, hidden_act="quick_gelu",
     )  # fmt: skip
     return dict(
         text_config=text, vision_config=vision, projection_dim=128, logit_scale_init_value=math.log(1 / 0.07)
@@ -57,22 +62,32 @@ def build_tokenizer(out: Path):
     return CLIPTokenizerFast.from_pretrained(str(out))
 
 
-def save_processor(out: Path) -> None:
+def save_processor(out: Path, size: int = IMAGE_SIZE) -> None:
     from transformers import CLIPImageProcessor
 
     CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size}
     ).save_pretrained(str(out))
 
 
-def batch(rng: np.random.Generator, size: int, distinct: bool = False) -> tuple[list, list[str]]:
+def batch(
+    rng: np.random.Generator,
+    size: int,
+    distinct: bool = False,
+    image_size: int = IMAGE_SIZE,
+    single_share: float | None = None,
+) -> tuple[list, list[str], list[Scene]]:
     """`size` rendered scenes and one caption each; `distinct` keeps one scene per set of objects.
 
     Two scenes with the same objects would be false negatives for each other under InfoNCE.
+    `single_share` overrides the scene generator's share of one-shape scenes (clean shape signal).
     """
     scenes, seen = [], set()
     while len(scenes) < size:
-        s = sample_scene(rng)
+        n = None
+        if single_share is not None:
+            n = 1 if rng.random() < single_share else int(rng.choice([2, 3], p=[0.6, 0.4]))
+        s = sample_scene(rng, n)
         key = tuple(sorted((x.colour, x.kind) for x in s.shapes))
         if distinct and key in seen:
             continue
@@ -82,16 +97,16 @@ def batch(rng: np.random.Generator, size: int, distinct: bool = False) -> tuple[
     for s in scenes:
         options = captions(s)
         texts.append(options[int(rng.integers(len(options)))])
-    return [render(s, IMAGE_SIZE) for s in scenes], texts
+    return [render(s, image_size) for s in scenes], texts, scenes
 
 
 @torch.no_grad()
-def evaluate(model, tok) -> quality.Quality:
+def evaluate(model, tok, image_size: int = IMAGE_SIZE) -> quality.Quality:
     model.eval()
 
     def images(scenes):
         return torch.cat(
-            [_as_tensor(model.get_image_features(pixel_values=to_pixels([render(s, IMAGE_SIZE) for s in scenes[i : i + 256]])))
+            [_as_tensor(model.get_image_features(pixel_values=to_pixels([render(s, image_size) for s in scenes[i : i + 256]])))
              for i in range(0, len(scenes), 256)]
         ).numpy()  # fmt: skip
 
@@ -116,32 +131,51 @@ def _as_tensor(x) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else x.pooler_output
 
 
-def train(
-    seed: int,
-    out: Path,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    loss: str,
-    log_every: int,
-    distinct: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a run depends on besides the seed; the defaults are the bundled model's recipe."""
+
+    steps: int = 2400
+    batch_size: int = 96
+    lr: float = 2e-3
+    loss: str = "clip"
+    distinct: bool = True
+    image_size: int = IMAGE_SIZE
+    patch_size: int = PATCH_SIZE
+    single_share: float | None = 0.7  # None: the scene generator's own mix (40% one-shape scenes)
+    class_weight: float = 0.0  # weight of the auxiliary class-prompt loss (0: contrastive only)
+    threads: int = 2
+
+
+def train(seed: int, out: Path, recipe: Recipe, log_every: int = 10, eval_every: int = 0) -> dict:
     from transformers import CLIPConfig, CLIPModel
 
-    torch.set_num_threads(2)
+    r = recipe
+    torch.set_num_threads(r.threads)
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(out)
     vocab = tok.get_vocab()
-    cfg = CLIPConfig(**model_config(len(vocab), vocab["<|startoftext|>"], vocab["<|endoftext|>"]))
+    cfg = CLIPConfig(
+        **model_config(
+            len(vocab), vocab["<|startoftext|>"], vocab["<|endoftext|>"], r.image_size, r.patch_size
+        )
+    )
     model = CLIPModel(cfg)
-    head = SiglipHead() if loss == "siglip" else None
-    params = list(model.parameters()) + (list(head.parameters()) if head else [])
+    head = SiglipHead() if r.loss == "siglip" else None
+    class_head = ClassPromptHead() if r.class_weight > 0 else None
+    params = list(model.parameters()) + [p for h in (head, class_head) if h for p in h.parameters()]
+    classes = list(class_prompts())
+    # Two of the generator's own caption forms for a lone shape; one is drawn per step.
+    class_ids = [
+        tok(list(class_prompts(t).values()), padding=True, return_tensors="pt") for t in CLASS_TEMPLATES
+    ]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=r.lr
     )
+    steps = r.steps
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
@@ -150,7 +184,7 @@ def train(
     start, history = time.time(), []
     for step in range(steps):
         rng = np.random.default_rng([seed, step])  # one stream per step: resumable and order-independent
-        imgs, texts = batch(rng, batch_size, distinct)
+        imgs, texts, scenes = batch(rng, r.batch_size, r.distinct, r.image_size, r.single_share)
         for t in texts:
             if t not in cache:
                 cache[t] = tok(t).input_ids
@@ -166,6 +200,15 @@ def train(
             value = clip_loss(clip_logits(img_emb, txt_emb, model.logit_scale.clamp(max=math.log(100)).exp()))
         else:
             value = head(img_emb, txt_emb)
+        if class_head is not None:
+            enc = class_ids[int(rng.integers(len(class_ids)))]
+            class_emb = _as_tensor(
+                model.get_text_features(input_ids=enc.input_ids, attention_mask=enc.attention_mask)
+            )
+            labels = torch.tensor(
+                [[s.contains(c, k) for c, k in classes] for s in scenes], dtype=torch.float32
+            )
+            value = value + r.class_weight * class_head(img_emb, class_emb, labels)
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -174,14 +217,19 @@ def train(
         if step % log_every == 0 or step == steps - 1:
             entry = {"step": step, "loss": round(value.item(), 4), "scale": round(model.logit_scale.exp().item(), 2),
                      "elapsed_s": round(time.time() - start, 1)}  # fmt: skip
+            if eval_every and step and step % eval_every == 0:
+                q = evaluate(model, tok, r.image_size)  # progress only; costs time, so off by default
+                entry.update(
+                    zero_shot_top1=round(q.zero_shot_top1, 4), precision_at_10=round(q.precision_at_10, 4)
+                )
             history.append(entry)
             print(json.dumps(entry), flush=True)
     train_s = time.time() - start
     model.save_pretrained(str(out))
-    save_processor(out)
-    q = evaluate(model, tok)
+    save_processor(out, r.image_size)
+    q = evaluate(model, tok, r.image_size)
     metrics = {
-        "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "loss": loss, "distinct": distinct,
+        "seed": seed, **asdict(r),
         "train_seconds": round(train_s, 1), "final_loss": history[-1]["loss"],
         "logit_scale": round(model.logit_scale.exp().item(), 3),
         "zero_shot_top1": round(q.zero_shot_top1, 4), "precision_at_10": round(q.precision_at_10, 4),
@@ -193,19 +241,39 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
+    d = Recipe()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--loss", choices=["clip", "siglip"], default="clip")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--loss", choices=["clip", "siglip"], default=d.loss)
+    p.add_argument("--image-size", type=int, default=d.image_size)
+    p.add_argument("--patch-size", type=int, default=d.patch_size)
+    p.add_argument("--single-share", type=float, default=d.single_share, help="share of one-shape scenes")
+    p.add_argument("--class-weight", type=float, default=d.class_weight, help="auxiliary class-prompt loss")
+    p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--eval-every", type=int, default=0, help="held-out metrics every N steps (slow)")
     p.add_argument(
-        "--distinct-batches", action="store_true", help="no two scenes with the same objects per batch"
-    )
+        "--distinct-batches", action=argparse.BooleanOptionalAction, default=d.distinct,
+        help="no two scenes with the same objects per batch",
+    )  # fmt: skip
     a = p.parse_args(argv)
-    train(a.seed, a.out, a.steps, a.batch_size, a.lr, a.loss, a.log_every, a.distinct_batches)
+    recipe = Recipe(
+        a.steps,
+        a.batch_size,
+        a.lr,
+        a.loss,
+        a.distinct_batches,
+        a.image_size,
+        a.patch_size,
+        a.single_share,
+        a.class_weight,
+        a.threads,
+    )
+    train(a.seed, a.out, recipe, a.log_every, a.eval_every)
     return 0
 
 
