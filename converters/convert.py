@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
 import mlx_models  # noqa: F401  (prepares the MLX runtime before mlx is imported)
@@ -138,6 +139,28 @@ def _write_folder(
             shutil.copy2(src / name, out / name)
 
 
+def ship(dst: Path, write: Callable[[Path], None], check: Callable[[Path], Any] | None = None) -> Any:
+    """Write a model folder beside `dst`, check it, then move it into place; a failure leaves nothing.
+
+    `check` returns a report with `.passed` and `.reason` (or None): a failed check ships nothing.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
+    try:
+        write(tmp)
+        report = check(tmp) if check else None
+        if report is not None and not report.passed:
+            raise ConvertError(f"verification failed, not shipping {dst}: {report.reason}")
+        _check_destination(dst)  # again: something may have appeared while we worked
+        if dst.exists():
+            dst.rmdir()
+        os.rename(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
 def convert(
     src: Path,
     dst: Path,
@@ -186,20 +209,11 @@ def convert(
     tensors = dict(tree_flatten(model.parameters()))
     mx.eval(tensors)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
-    try:
-        _write_folder(tmp, src, family, out_cfg, tensors)
-        report = verify_folder(src, tmp) if verify else None
-        if report is not None and not report.passed:
-            raise ConvertError(f"verification failed, not shipping {dst}: {report.reason}")
-        _check_destination(dst)  # again: something may have appeared while we worked
-        if dst.exists():
-            dst.rmdir()
-        os.rename(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    report = ship(
+        dst,
+        lambda tmp: _write_folder(tmp, src, family, out_cfg, tensors),
+        (lambda tmp: verify_folder(src, tmp)) if verify else None,
+    )
     n_bytes = (dst / "model.safetensors").stat().st_size
     return ConvertResult(dst, cfg["model_type"], dtype, quantization, len(tensors), n_bytes, report)
 

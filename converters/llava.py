@@ -9,9 +9,7 @@ would silently use its own default.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,15 @@ import numpy as np
 from mlx.utils import tree_flatten
 from PIL import Image
 
-from .convert import CONVERTER_VERSION, DTYPES, ConvertError, ConvertResult, _check_destination, read_weights
+from .convert import (
+    CONVERTER_VERSION,
+    DTYPES,
+    ConvertError,
+    ConvertResult,
+    _check_destination,
+    read_weights,
+    ship,
+)
 
 VERIFY_PROMPT = "Describe this image."
 FP32_MAX_ABS = 1e-3  # logits of a real (0.5B+) model in fp32; the tiny test models meet 1e-4
@@ -95,24 +101,14 @@ def convert_llava(
     tensors = dict(tree_flatten(model.parameters()))
     mx.eval(tensors)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
-    try:
+    def write(tmp: Path) -> None:
         mx.save_safetensors(str(tmp / "model.safetensors"), tensors, metadata={"format": "mlx"})
         (tmp / "config.json").write_text(
             json.dumps(out_cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
         _write_tokenizer(src, tmp)
-        report = verify_llava(src, tmp) if verify else None
-        if report is not None and not report.passed:
-            raise ConvertError(f"verification failed, not shipping {dst}: {report.reason}")
-        _check_destination(dst)
-        if dst.exists():
-            dst.rmdir()
-        os.rename(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    report = ship(dst, write, (lambda tmp: verify_llava(src, tmp)) if verify else None)
     n_bytes = (dst / "model.safetensors").stat().st_size
     return ConvertResult(dst, "llava", dtype, quantization, len(tensors), n_bytes, report)  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..common.config import read_json
+from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -104,16 +104,7 @@ class ImageProcessor:
     @classmethod
     def from_folder(cls, path: str | Path) -> ImageProcessor:
         """Read preprocessor_config.json, or the image processor inside processor_config.json."""
-        path = Path(path)
-        if (path / "preprocessor_config.json").exists():
-            return cls.from_dict(read_json(path / "preprocessor_config.json"))
-        if (path / "processor_config.json").exists():
-            d = read_json(path / "processor_config.json")
-            if isinstance(d.get("image_processor"), dict):
-                return cls.from_dict(d["image_processor"])
-        raise ConfigError(
-            f"{path}: no preprocessor_config.json (or processor_config.json with an image_processor)"
-        )
+        return cls.from_dict(read_image_processor_config(Path(path)))
 
     def resize(self, image: Image.Image) -> Image.Image:
         size = self.size or {"shortest_edge": 224}

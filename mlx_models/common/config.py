@@ -40,3 +40,17 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     return data
+
+
+def read_image_processor_config(path: Path) -> dict[str, Any]:
+    """preprocessor_config.json, or the `image_processor` entry of processor_config.json (newer saves)."""
+    path = Path(path)
+    if (path / "preprocessor_config.json").exists():
+        return read_json(path / "preprocessor_config.json")
+    if (path / "processor_config.json").exists():
+        d = read_json(path / "processor_config.json").get("image_processor")
+        if isinstance(d, dict):
+            return d
+    raise ConfigError(
+        f"{path}: no preprocessor_config.json (or processor_config.json with an image_processor)"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..common.config import read_json
+from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -70,15 +70,8 @@ class ImageProcessor:
 
     @classmethod
     def from_folder(cls, path: str | Path) -> ImageProcessor:
-        """preprocessor_config.json, or the `image_processor` entry of processor_config.json."""
-        path = Path(path)
-        if (path / "preprocessor_config.json").exists():
-            return cls.from_dict(read_json(path / "preprocessor_config.json"))
-        if (path / "processor_config.json").exists():
-            d = read_json(path / "processor_config.json").get("image_processor")
-            if isinstance(d, dict):
-                return cls.from_dict(d)
-        raise ConfigError(f"{path}: no preprocessor_config.json (SigLIP's image processor)")
+        """Read preprocessor_config.json, or the image processor inside processor_config.json."""
+        return cls.from_dict(read_image_processor_config(Path(path)))
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         """One PIL image -> (height, width, 3) float32."""
