@@ -19,13 +19,6 @@ MODEL = demo_model_dir()
 MAX_BYTES = 20 * 1024 * 1024
 PARITY_TOL = 1e-4  # the backends' parity tolerance (tests/test_torch_backend.py)
 
-# Remove the xfail marks below once a bundled demo model meets the quality targets.
-DEMO_MODEL_TOO_WEAK = (
-    "the bundled demo model (64 px, 2,400 steps) reaches zero-shot top-1 0.90 and precision@10 0.68, "
-    "short of the 0.9 targets of the demo-model issue; strict, so a better model makes this fail until the "
-    "mark goes"
-)
-
 
 @pytest.fixture(scope="module")
 def mlx_embedder() -> Embedder:
@@ -47,7 +40,6 @@ def test_demo_model_tokenizer_knows_the_caption_vocabulary(mlx_embedder):
     assert n <= 14  # every word one token (plus start and end): the BPE was built from these captions
 
 
-@pytest.mark.xfail(strict=True, reason=DEMO_MODEL_TOO_WEAK)
 @pytest.mark.slow
 def test_demo_model_quality_on_held_out_scenes(mlx_embedder):
     q = quality.measure(mlx_embedder)

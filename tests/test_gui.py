@@ -146,16 +146,8 @@ def _typed_query(qtbot, tmp_path, monkeypatch) -> tuple[list[Path], set[Path]]:
     return shown, red
 
 
-@pytest.mark.xfail(
-    (demo_model_dir() / "config.json").is_file(),
-    strict=True,
-    reason="the bundled demo model reaches zero-shot top-1 0.90 but precision@10 0.68 (target 0.9): it ranks some "
-    "red circles below other red shapes; remove this mark with a demo model that meets its targets",
-)
 def test_typed_query_puts_every_red_circle_near_the_top(qtbot, tmp_path, monkeypatch):
-    shown, red = test_dropped_folder_indexes_and_typed_query_shows_expected_images_first(
-        qtbot, tmp_path, monkeypatch
-    )
+    shown, red = _typed_query(qtbot, tmp_path, monkeypatch)
     assert red <= set(shown[: len(red) + 4]), (
         shown[: len(red) + 4],
         red,

@@ -13,6 +13,7 @@ from training.losses import (  # noqa: E402
     SiglipHead,
     clip_logits,
     clip_loss,
+    multi_positive_loss,
     prompt_ensemble,
     siglip_logits,
     siglip_loss,
@@ -112,3 +113,35 @@ def test_seed_prompt_ensemble_example():
     # Normalising each prompt first matters: the plain mean of raw vectors points elsewhere.
     raw = prompts.mean(dim=0) / prompts.mean(dim=0).norm()
     assert not np.allclose(raw.numpy(), cos.numpy(), atol=5e-4)
+
+
+def _numpy_multi_positive(logits: np.ndarray, targets: np.ndarray) -> float:
+    def one_way(z: np.ndarray, y: np.ndarray) -> float:
+        rows = y.sum(axis=1) > 0
+        z, y = z[rows], y[rows] / y[rows].sum(axis=1, keepdims=True)
+        logp = z - z.max(axis=1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        return float(-(y * logp).sum(axis=1).mean())
+
+    return 0.5 * (one_way(logits, targets) + one_way(logits.T, targets.T))
+
+
+def test_multi_positive_loss_is_clip_loss_with_one_partner_each():
+    logits = torch.tensor(SEED_COSINES, dtype=torch.float64) / 0.2
+    assert multi_positive_loss(logits, torch.eye(3)).item() == pytest.approx(
+        clip_loss(logits).item(), abs=1e-12
+    )
+
+
+def test_multi_positive_loss_spreads_over_partners_and_skips_rows_without_any():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(5, 7)) * 3
+    targets = rng.random((5, 7)) < 0.3
+    targets[2] = False  # an image no text describes: only its column terms remain
+    targets[:, 4] = False  # a prompt true of no image in the batch: a negative only
+    targets[0, 0] = targets[1, 1] = True
+    got = multi_positive_loss(torch.tensor(logits), torch.tensor(targets)).item()
+    assert got == pytest.approx(_numpy_multi_positive(logits, targets.astype(float)), abs=1e-10)
+    # Moving logit mass onto the true pairs lowers the loss: the gradient points the right way.
+    better = logits + 2.0 * targets
+    assert multi_positive_loss(torch.tensor(better), torch.tensor(targets)).item() < got

@@ -14,6 +14,8 @@ from training.scenes import (
     class_prompts,
     make_scenes,
     render,
+    sample_scene,
+    truths,
     vocabulary_corpus,
 )
 
@@ -95,3 +97,29 @@ def test_class_prompts_and_corpus_cover_the_vocabulary():
     assert prompts[("orange", "ring")] == "a photo of an orange ring"
     words = set(" ".join(vocabulary_corpus()).split())
     assert set(COLOURS) | set(SHAPES) <= words
+
+
+def test_empty_grounds_span_dark_to_light_and_are_called_backgrounds():
+    rng = np.random.default_rng(11)
+    empty = [sample_scene(rng, 0) for _ in range(200)]
+    assert all(not s.shapes for s in empty)
+    tones = [t[0] for s in empty for t in s.ground]
+    assert min(tones) < 30 and max(tones) > 225  # an all-black or all-white frame is a ground too
+    assert max(s.noise for s in empty) > 30
+    for s in empty[:20]:
+        caps = captions(s)
+        assert all(c.endswith(f"{s.background} background") for c in caps)
+        assert not set(caps[0].split()) & (set(COLOURS) | set(SHAPES))
+        px = np.asarray(render(s, 32), np.int16)
+        assert px.shape == (32, 32, 3)
+
+
+def test_truths_hold_own_captions_and_a_partial_for_each_object_only():
+    for scene in make_scenes(5, 100):
+        t = truths(scene)
+        assert set(captions(scene)) <= t
+        partial = {c for c in t if c.startswith("a scene with ")}
+        named = {c.removeprefix("a scene with ") for c in partial}
+        for phrase in named:  # "a red circle" or "two red circles": each names one of the scene's groups
+            assert any(sh.colour in phrase and sh.kind in phrase for sh in scene.shapes)
+        assert len(partial) == len({(sh.colour, sh.kind) for sh in scene.shapes})

@@ -14,13 +14,6 @@ from tests.builders.tags import FakeEmbedder, mix, orthogonal_labels
 
 SEED_LABELS = ["damaged", "intact", "scratched", "dirty"]
 
-# Remove the xfail marks below once a bundled demo model meets the quality targets.
-DEMO_MODEL_TOO_WEAK = (
-    "the bundled demo model (64 px, 2,400 steps) reaches zero-shot top-1 0.90 and precision@10 0.68, "
-    "short of the 0.9 targets of the demo-model issue; strict, so a better model makes this fail until the "
-    "mark goes"
-)
-
 
 def test_seed_abstention_example_applies_clear_damage_and_queues_ambiguous_corner():
     # Softmax scores (labels..., background) as a CLIP-family model would give them:
@@ -258,7 +251,6 @@ def _auto_tags(store) -> dict[int, str]:
     return {t.image_id: t.label for t in tag_store.list_tags(store, status="auto")}
 
 
-@pytest.mark.xfail(strict=True, reason=DEMO_MODEL_TOO_WEAK)
 @needs_demo
 def test_demo_model_auto_tags_are_precise_and_cover_most_of_a_heldout_set(demo):
     from app.core.store import Store
@@ -291,9 +283,6 @@ def _blank_and_noise_images() -> list:
     return images
 
 
-@pytest.mark.xfail(
-    strict=True, reason=DEMO_MODEL_TOO_WEAK + "; it auto-tags an all-black frame 'black circle'"
-)
 @needs_demo
 def test_demo_model_gives_no_auto_tag_to_pure_noise_or_blank_images_in_a_library(demo):
     from app.core.store import Store

@@ -27,6 +27,24 @@ def clip_loss(logits: torch.Tensor) -> torch.Tensor:
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+def multi_positive_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE when a row or column may have several true partners (or none).
+
+    `targets` (N, M) marks every image-text pair that is true. Each direction's cross-entropy uses the
+    uniform distribution over a row's (column's) true partners; rows and columns with none are skipped.
+    With exactly one true partner per row and column this is `clip_loss`.
+    """
+    t = targets.to(logits.dtype)
+
+    def one_way(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = y.sum(dim=1)
+        keep = n > 0
+        p = y[keep] / n[keep, None]
+        return -(p * F.log_softmax(z[keep], dim=1)).sum(dim=1).mean()
+
+    return 0.5 * (one_way(logits, t) + one_way(logits.T, t.T))
+
+
 def siglip_logits(
     image_emb: torch.Tensor, text_emb: torch.Tensor, t: torch.Tensor | float, b: torch.Tensor | float
 ) -> torch.Tensor:
@@ -65,22 +83,3 @@ class SiglipHead(torch.nn.Module):
 
     def forward(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return siglip_loss(siglip_logits(image_emb, text_emb, self.log_t.exp(), self.bias))
-
-
-class ClassPromptHead(torch.nn.Module):
-    """Auxiliary loss: every image against the text embedding of every colour+shape class prompt.
-
-    Each (image, class) pair is its own sigmoid problem, labelled 1 when the scene holds a shape of
-    that colour and kind, so busy scenes get several positives. Its temperature and bias are its
-    own (dropped at save), so the CLIP logit scale is left to the contrastive loss.
-    """
-
-    def __init__(self, init_log_t: float = 2.302585092994046, init_bias: float = -5.0) -> None:
-        super().__init__()
-        self.log_t = torch.nn.Parameter(torch.tensor(init_log_t))
-        self.bias = torch.nn.Parameter(torch.tensor(init_bias))
-
-    def forward(self, image_emb: torch.Tensor, class_emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(N, d) images, (C, d) class prompts, (N, C) labels in {0, 1} -> scalar, summed over classes."""
-        logits = siglip_logits(image_emb, class_emb, self.log_t.exp(), self.bias)
-        return siglip_pair_loss(logits, labels).sum() / logits.shape[0]

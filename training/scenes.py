@@ -72,7 +72,13 @@ def _neutral(rng: np.random.Generator) -> tuple[int, int, int]:
 
 
 def sample_scene(rng: np.random.Generator, n_shapes: int | None = None) -> Scene:
-    """Draw a random scene; shapes overlap a little at most (light occlusion)."""
+    """Draw a random scene; shapes overlap a little at most (light occlusion).
+
+    `n_shapes=0` draws an empty ground (training's "nothing here" examples) whose tones span the
+    whole grey range, near-black and near-white included, with up to heavy noise.
+    """
+    if n_shapes == 0:
+        return _empty_scene(rng)
     n = int(n_shapes if n_shapes is not None else rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))
     size_names = list(SIZES) if n == 1 else ["small", "medium"] if n == 3 else list(SIZES)
     shapes: list[Shape] = []
@@ -99,6 +105,22 @@ def sample_scene(rng: np.random.Generator, n_shapes: int | None = None) -> Scene
         background=str(rng.choice(BACKGROUNDS)),
         ground=(a, b),
         noise=float(rng.uniform(0, 8)),
+        seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+def _empty_scene(rng: np.random.Generator) -> Scene:
+    def tone() -> tuple[int, int, int]:
+        if rng.random() < 0.5:
+            return _neutral(rng)
+        g = int(rng.integers(0, 256))
+        return (g, g, g)
+
+    return Scene(
+        shapes=(),
+        background=str(rng.choice(BACKGROUNDS)),
+        ground=(tone(), tone()),
+        noise=float(rng.choice([rng.uniform(0, 8), rng.uniform(8, 60)])),
         seed=int(rng.integers(0, 2**31 - 1)),
     )
 
@@ -213,6 +235,9 @@ def _join(phrases: list[str]) -> str:
 
 def captions(scene: Scene) -> list[str]:
     """Several true natural-language descriptions of the scene, most specific last."""
+    if not scene.shapes:
+        bg = f"{_article(scene.background)} {scene.background} background"
+        return [bg, f"a photo of {bg}", f"an empty {scene.background} background"]
     groups = _groups(scene)
     phrases = [p for p, _ in groups]
     bg = f"on {_article(scene.background)} {scene.background} background"
@@ -236,6 +261,15 @@ def captions(scene: Scene) -> list[str]:
     return out
 
 
+def truths(scene: Scene) -> frozenset[str]:
+    """Every caption string true of the scene: its own captions and "a scene with X" for each object group.
+
+    Training uses it to find every image in a batch that another image's caption also describes.
+    """
+    partial = {f"a scene with {p}" for p, _ in _groups(scene)} if scene.shapes else set()
+    return frozenset(captions(scene)) | partial
+
+
 def class_prompts(template: str = "a photo of {article} {colour} {shape}") -> dict[tuple[str, str], str]:
     """One zero-shot prompt per (colour, shape) class."""
     return {(c, k): template.format(article=_article(c), colour=c, shape=k) for c in COLOURS for k in SHAPES}
@@ -252,9 +286,10 @@ def vocabulary_corpus() -> list[str]:
     lines = list(class_prompts().values())
     words = list(COLOURS) + list(SHAPES) + [_plural(k) for k in SHAPES] + list(SIZES) + list(BACKGROUNDS)
     words += list(NUMBERS.values()) + ["a", "an", "and", "on", "the", "of", "in", "at", "photo", "background"]
-    words += "left right top bottom center above below beside shapes scene with".split()
+    words += "left right top bottom center above below beside shapes scene with empty".split()
     lines.append(" ".join(words))
     rng = np.random.default_rng(12345)
     for scene in [sample_scene(rng) for _ in range(2000)]:
         lines += captions(scene)
+    lines += [c for scene in [sample_scene(rng, 0) for _ in range(20)] for c in captions(scene)]
     return lines
