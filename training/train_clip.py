@@ -173,6 +173,17 @@ class Recipe:
 
 
 def train(seed: int, out: Path, recipe: Recipe, log_every: int = 10, eval_every: int = 0) -> dict:
+    """Train, save the HF folder in `out`, evaluate; returns the final metrics."""
+    before = torch.are_deterministic_algorithms_enabled()
+    # Without it a compiled run is not bitwise repeatable (unordered atomic scatter-adds, most likely).
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(seed, out, recipe, log_every, eval_every)
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def _train(seed: int, out: Path, recipe: Recipe, log_every: int, eval_every: int) -> dict:
     from transformers import CLIPConfig, CLIPModel
 
     r = recipe
