@@ -270,6 +270,11 @@ def truths(scene: Scene) -> frozenset[str]:
     return frozenset(captions(scene)) | partial
 
 
+def background_prompts(template: str = "a photo of {article} {colour} {shape}") -> dict[str, str]:
+    """One prompt per background texture for an empty ground, in a class-prompt template's words."""
+    return {b: template.format(article=_article(b), colour=b, shape="background") for b in BACKGROUNDS}
+
+
 def class_prompts(template: str = "a photo of {article} {colour} {shape}") -> dict[tuple[str, str], str]:
     """One zero-shot prompt per (colour, shape) class."""
     return {(c, k): template.format(article=_article(c), colour=c, shape=k) for c in COLOURS for k in SHAPES}
