@@ -80,27 +80,12 @@ def bench_store(lm: LabelMatrix, images: np.ndarray, batch: int) -> tuple[float,
     return rate, read_s
 
 
-def blank_and_noise_images() -> list:
-    """Four blank images and eight noise images: none of them shows any labelled thing."""
-    from PIL import Image
-
-    rng = np.random.default_rng(7)
-    out = [
-        Image.new("RGB", (64, 64), c) for c in [(255, 255, 255), (128, 128, 128), (200, 190, 170), (0, 0, 0)]
-    ]
-    out += [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(4)]
-    out += [
-        Image.fromarray(np.clip(rng.normal(150, 25, (64, 64, 3)), 0, 255).astype(np.uint8)) for _ in range(4)
-    ]
-    return out
-
-
 def precision_coverage_curve(n_images: int = 560) -> list[tuple[float, float, float, float, int, int]]:
     """(min_score, min_margin, precision, coverage, n_auto, blank/noise images auto-tagged) of the demo
     model on held-out single-shape scenes."""
     from app.core.backends import open_embedder
     from app.core.tag_vocab import label_embeddings, load_vocabulary
-    from training.quality import heldout_single
+    from training.quality import blank_and_noise_images, heldout_single
     from training.scenes import render
 
     emb = open_embedder(demo_model_dir(), "mlx")
@@ -111,7 +96,7 @@ def precision_coverage_curve(n_images: int = 560) -> list[tuple[float, float, fl
         [emb.embed_images([render(s) for s in scenes[i : i + 64]]) for i in range(0, len(scenes), 64)]
     )
     truth = np.array([lm.labels.index(f"{s.shapes[0].colour} {s.shapes[0].kind}") for s in scenes])
-    blank = emb.embed_images(blank_and_noise_images())
+    blank = emb.embed_images(blank_and_noise_images())  # the set tests/test_tagging.py uses
     scorer = Scorer.for_embedder(emb, lm)
     floor = DEFAULT_COSINE_FRACTION * library_cosine(scorer, x)  # as tag_library sets it for this library
     rows = []

@@ -269,20 +269,6 @@ def test_demo_model_auto_tags_are_precise_and_cover_most_of_a_heldout_set(demo):
     assert coverage >= 0.80, msg
 
 
-def _blank_and_noise_images() -> list:
-    from PIL import Image
-
-    rng = np.random.default_rng(7)
-    images = [
-        Image.new("RGB", (64, 64), c) for c in [(255, 255, 255), (128, 128, 128), (200, 190, 170), (0, 0, 0)]
-    ]
-    images += [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(4)]
-    images += [
-        Image.fromarray(np.clip(rng.normal(150, 25, (64, 64, 3)), 0, 255).astype(np.uint8)) for _ in range(4)
-    ]
-    return images
-
-
 @needs_demo
 def test_demo_model_gives_no_auto_tag_to_pure_noise_or_blank_images_in_a_library(demo):
     from app.core.store import Store
@@ -290,7 +276,9 @@ def test_demo_model_gives_no_auto_tag_to_pure_noise_or_blank_images_in_a_library
     from tests.builders.tags import add_images
 
     emb, lm, x, _, th = demo  # the same rule that reaches the coverage above
-    odd = emb.embed_images(_blank_and_noise_images())
+    from training.quality import blank_and_noise_images
+
+    odd = emb.embed_images(blank_and_noise_images())
     with Store(":memory:") as store:
         add_images(store, emb.model_id, x)
         odd_ids = add_images(store, emb.model_id, odd, prefix="/lib/odd")

@@ -33,12 +33,16 @@ def heldout_gallery(n: int = 1000) -> list[Scene]:
     return make_scenes(HELDOUT_GALLERY_SEED, n)
 
 
+def single_class_index(scenes: list[Scene]) -> np.ndarray:
+    """Each single-shape scene's class as a row index into `class_prompts()` order."""
+    classes = list(class_prompts())
+    return np.array([classes.index((s.shapes[0].colour, s.shapes[0].kind)) for s in scenes])
+
+
 def zero_shot_top1(image_emb: np.ndarray, scenes: list[Scene], class_emb: np.ndarray) -> float:
     """Share of single-shape scenes whose best class prompt (rows in `class_prompts()` order) is right."""
-    classes = list(class_prompts())
     pred = np.argmax(image_emb @ class_emb.T, axis=1)
-    truth = [classes.index((s.shapes[0].colour, s.shapes[0].kind)) for s in scenes]
-    return float(np.mean(pred == np.array(truth)))
+    return float(np.mean(pred == single_class_index(scenes)))
 
 
 def precision_at_k(
@@ -100,3 +104,18 @@ def real_inputs(n: int = 64, render_size: int = 96) -> tuple[list, list[str]]:
 
     scenes = make_scenes(HELDOUT_GALLERY_SEED + 1, n)
     return [render(s, render_size) for s in scenes], [captions(s)[0] for s in scenes]
+
+
+def blank_and_noise_images() -> list:
+    """Four blank images and eight noise images: none of them shows any labelled thing (tagging must abstain)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    out = [
+        Image.new("RGB", (64, 64), c) for c in [(255, 255, 255), (128, 128, 128), (200, 190, 170), (0, 0, 0)]
+    ]
+    out += [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(4)]
+    out += [
+        Image.fromarray(np.clip(rng.normal(150, 25, (64, 64, 3)), 0, 255).astype(np.uint8)) for _ in range(4)
+    ]
+    return out

@@ -55,8 +55,7 @@ def measure(folder: Path, render_size: int = 96) -> dict[str, Split]:
     single = quality.heldout_single()
     single_emb = images(single)
     image_cos = single_emb @ single_emb.T  # (n, n)
-    classes = list(class_prompts())
-    label = np.array([classes.index((s.shapes[0].colour, s.shapes[0].kind)) for s in single])
+    label = quality.single_class_index(single)
     same = label[:, None] == label[None, :]
     off_diag = ~np.eye(len(single), dtype=bool)
     return {
