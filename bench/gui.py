@@ -24,15 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PySide6.QtGui import QColor, QPixmap  # noqa: E402
 
+from app.core.api import Library  # noqa: E402
 from app.core.backends import l2_normalize  # noqa: E402
-from app.core.session import Session  # noqa: E402
 from app.gui.app import make_app  # noqa: E402
 from app.gui.grid_model import GridItem  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from tests.builders.fake_embedder import FakeEmbedder  # noqa: E402
 
 
-def populate(session: Session, n: int, dim: int, model_id: str) -> None:
+def populate(session: Library, n: int, dim: int, model_id: str) -> None:
     """n 'ok' images with random unit embeddings, written straight into the store."""
     rng = np.random.default_rng(0)
     st = session.store
@@ -113,7 +113,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FOVEA_DATA_DIR"] = tmp
         emb = FakeEmbedder(dim=args.dim)
-        session = Session(Path(tmp) / "bench.sqlite", embedder=emb)
+        session = Library(Path(tmp) / "bench.sqlite", embedder=emb)
         t0 = time.perf_counter()
         populate(session, args.n, args.dim, emb.model_id)
         print(f"store: {args.n:,} images x {args.dim}-d written in {time.perf_counter() - t0:.1f} s")

@@ -61,8 +61,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="fovea-shots-"))
     os.environ["FOVEA_DATA_DIR"] = str(tmp / "data")
 
+    from app.core.api import Library
     from app.core.paths import demo_model_dir
-    from app.core.session import Session
     from app.core.tag_store import replace_machine_tags
     from app.gui.app import apply_appearance, make_app
     from app.gui.main_window import MainWindow
@@ -88,7 +88,7 @@ def main() -> int:
     else:
         emb = fake = fake_embedder(photos / f"IMG_{1000 + red}.jpg")
     emb = Gated(emb)
-    session = Session(tmp / "library.sqlite", embedder=emb)
+    session = Library(tmp / "library.sqlite", embedder=emb)
     win = MainWindow(session, tmp / "thumbs")
     win.resize(1360, 840)
     win.show()
@@ -141,7 +141,7 @@ def main() -> int:
     ids = [it.image_id for it in win.model.items[:6]]
     rows = []
     for n, image_id in enumerate(ids):
-        sc = scenes[int(Path(session.image_details(image_id)["path"]).stem[4:]) - 1000]
+        sc = scenes[int(Path(session.image_details(image_id).path).stem[4:]) - 1000]
         for k, shape in enumerate(sc.shapes[:2]):
             status = "auto" if (n + k) % 3 else "review"
             rows.append((image_id, f"{shape.colour} {shape.kind}", 0.81 - 0.17 * k - 0.01 * n, status))
@@ -149,7 +149,7 @@ def main() -> int:
     replace_machine_tags(session.store, ids, rows, emb.model_id)
     with session.store.transaction() as c:
         for image_id in ids:
-            sc = scenes[int(Path(session.image_details(image_id)["path"]).stem[4:]) - 1000]
+            sc = scenes[int(Path(session.image_details(image_id).path).stem[4:]) - 1000]
             c.execute(
                 "INSERT OR REPLACE INTO captions (image_id, model_id, text, created_at) VALUES (?, 'demo', ?, 0)",
                 (image_id, captions(sc)[0]),

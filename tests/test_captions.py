@@ -17,28 +17,13 @@ from app.core.captions import (
     set_captioning,
     uncaptioned_count,
 )
-from app.core.captions_backend import Captioner, CaptionResult
+from app.core.captions_backend import Captioner
 from app.core.errors import BackendError, FoveaError
 from app.core.indexer import index
 from app.core.store import Store
+from tests.builders.fake_captioner import FakeCaptioner
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import make_library
-
-
-class FakeCaptioner:
-    """Names the image's mean colour; fails (as a model would) on images listed in `fail_on_sizes`."""
-
-    def __init__(self, model_id: str = "fake-cap", fail_on_sizes=()) -> None:
-        self.model_id = model_id
-        self.fail_on_sizes = set(fail_on_sizes)
-        self.calls: list[tuple[int, int]] = []
-
-    def caption(self, image: Image.Image, prompt: str, max_tokens: int, temperature: float = 0.0, top_p=1.0):
-        self.calls.append(image.size)
-        if image.size in self.fail_on_sizes:
-            raise BackendError("the model refused this image")
-        r, g, b = (int(c) for c in image.resize((1, 1)).getpixel((0, 0)))
-        return CaptionResult(f"colour {r} {g} {b}", [r, g, b])
 
 
 def run_job(store: Store, captioner, **kw) -> tuple[CaptionSummary, list]:

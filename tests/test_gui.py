@@ -19,9 +19,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QPushButton  # noqa: E402
 
+from app.core.api import Library  # noqa: E402
 from app.core.decode import open_image  # noqa: E402
 from app.core.paths import demo_model_dir  # noqa: E402
-from app.core.session import Session  # noqa: E402
 from tests.builders.fake_embedder import FakeEmbedder  # noqa: E402
 from training.scenes import make_scenes, render  # noqa: E402
 
@@ -76,7 +76,7 @@ def open_window(qtbot, tmp_path: Path, monkeypatch, embedder):
     from app.gui.main_window import MainWindow
 
     monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
-    session = Session(tmp_path / "library.sqlite", embedder=embedder)
+    session = Library(tmp_path / "library.sqlite", embedder=embedder)
     win = MainWindow(session, tmp_path / "thumbs")
     qtbot.addWidget(win)
     win.show()
@@ -133,7 +133,7 @@ def _typed_query(qtbot, tmp_path, monkeypatch) -> tuple[list[Path], set[Path]]:
     win, session = open_window(qtbot, tmp_path, monkeypatch, emb)
     drop(win, [tmp_path / "photos"])  # dropped on the window itself
     wait_indexed(qtbot, win, 40)
-    assert session.libraries()[0]["count"] == 40
+    assert session.libraries()[0].count == 40
 
     qtbot.keyClicks(win.search, query)  # typed, so the debounced live search runs
     qtbot.waitUntil(lambda: win.jobs.label.text().endswith(f"“{query}”"), timeout=WAIT_MS)
@@ -234,7 +234,7 @@ def test_unreadable_file_appears_under_errors(qtbot, indexed, tmp_path):
 def test_removing_a_library_keeps_the_photos(qtbot, indexed, tmp_path):
     win, session, scenes, _ = indexed
     before = sorted(p.name for p in (tmp_path / "photos").iterdir())
-    session.remove_library(tmp_path / "photos")
+    session.remove_root(tmp_path / "photos")
     assert session.libraries() == [] and session.browse("all") == []
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == before
 

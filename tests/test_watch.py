@@ -7,7 +7,9 @@ import time
 
 from PIL import Image
 
+from app.commands import watch as watch_module
 from app.commands.watch import watch
+from app.core.api import Library
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 
@@ -16,13 +18,14 @@ def _count_ok(store: Store) -> int:
     return store.conn.execute("SELECT count(*) FROM images WHERE status = 'ok'").fetchone()[0]
 
 
-def test_watch_indexes_a_photo_added_while_watching_and_stops_cleanly(tmp_path):
+def test_watch_indexes_a_photo_added_while_watching_and_stops_cleanly(tmp_path, monkeypatch):
+    monkeypatch.setattr(watch_module, "SETTLE_S", 0.2)  # the burst wait is a constant, not what is tested
     lib = tmp_path / "lib"
     lib.mkdir()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(lib / "a.png")
     stop = threading.Event()
-    with Store(tmp_path / "db.sqlite") as store:
-        t = threading.Thread(target=watch, args=(store, FakeEmbedder(), [lib], stop), daemon=True)
+    with Library(tmp_path / "db.sqlite", embedder=FakeEmbedder()) as library, Store(library.db) as store:
+        t = threading.Thread(target=watch, args=(library, [lib], stop), daemon=True)
         t.start()
         time.sleep(1.0)  # the observer is up
         Image.new("RGB", (40, 30), (10, 200, 10)).save(lib / "b.png")

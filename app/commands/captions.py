@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.context import err, open_store, print_json
-from app.commands.progress import bar, graceful_interrupt
-from app.core.captions import caption_library, caption_model_dir, captioning_roots, set_captioning
+from app.commands.context import err, open_library, print_json
+from app.commands.progress import bar, drive, graceful_interrupt
+from app.core.captions import caption_model_dir
 from app.core.captions_backend import Captioner, open_captioner
+from app.core.contracts import JobProgress
 from app.core.errors import UsageError
 
 
@@ -26,25 +27,22 @@ def run(args: argparse.Namespace) -> int:
 def run_caption(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must not be negative")
-    cap = captioner(args)
-    with open_store(args) as store:
-        roots = [p for _, p, _ in store.roots()]
-        if not roots:
+    with open_library(args) as lib:
+        if not lib.libraries():
             err("nothing to caption: no library yet (run `fovea index FOLDER` first)")
             return 0
-        # Running the command is the opt-in: every library is captioned now and kept captioned later.
-        opted = set(captioning_roots(store))
-        for root in roots:
-            if root not in opted:
-                set_captioning(store, root, True)
-        progress, summary = None, None
+        progress = None
+
+        def show(p: JobProgress) -> None:
+            nonlocal progress
+            progress = progress or bar("captioning")
+            progress.total, progress.n = p.total, p.done
+            progress.set_postfix(errors=p.errors, refresh=False)
+            progress.refresh()
+
         with graceful_interrupt() as should_stop:
-            for p in caption_library(store, cap, limit=args.limit, should_stop=should_stop):
-                progress = progress or bar("captioning")
-                progress.total, progress.n = p.total, p.done
-                progress.set_postfix(errors=p.errors, refresh=False)
-                progress.refresh()
-                summary = p.summary or summary
+            # Running the command is the opt-in: every library is captioned now and kept captioned later.
+            summary = drive(lib.caption_job(args.caption_model, args.limit, should_stop), show)
         if progress is not None:
             progress.close()
         print(
@@ -53,7 +51,7 @@ def run_caption(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if summary.errors:
-            shown = [(p, r) for p, r, _ in store.errors() if r.startswith("caption:")][:20]
+            shown = [(p, r) for p, r, _ in lib.errors() if r.startswith("caption:")][:20]
             for path, reason in shown:
                 err(f"error: {path}: {reason}")
     return 0

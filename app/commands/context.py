@@ -1,4 +1,4 @@
-"""What most commands need: the library database and the embedder, opened once and lazily."""
+"""What most commands need: the core `Library` for `--db/--model/--backend`, and printing helpers."""
 
 from __future__ import annotations
 
@@ -8,25 +8,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.core.backends import Embedder, open_embedder
-from app.core.model_registry import resolve_model
+from app.core.api import Library
+from app.core.contracts import TagSettings
 from app.core.paths import default_db_path
+from app.core.settings import Settings
 
 
 def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()
 
 
-def open_store(args: argparse.Namespace):
-    from app.core.store import Store
-
-    path = db_path(args)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Store(path)
+def open_library(args: argparse.Namespace, db: Path | None = None) -> Library:
+    """The library the command works on; the embedder opens on first use."""
+    return Library(db or db_path(args), getattr(args, "model", None), getattr(args, "backend", "auto"))
 
 
-def embedder(args: argparse.Namespace) -> Embedder:
-    return open_embedder(resolve_model(getattr(args, "model", None)), getattr(args, "backend", "auto"))
+def tag_settings(args: argparse.Namespace) -> TagSettings:
+    """--min-score/--min-margin, else the user's saved preferences: the CLI and the window tag alike."""
+    saved = Settings.load()
+    score = getattr(args, "min_score", None)
+    margin = getattr(args, "min_margin", None)
+    return TagSettings(
+        saved.min_score if score is None else score, saved.min_margin if margin is None else margin
+    )
 
 
 def print_json(obj: Any) -> None:

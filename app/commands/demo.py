@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from app.commands.context import db_path, embedder, err
-from app.core.demo import DEMO_QUERIES, demo_library_dir, demo_vocabulary, ensure_demo_library
+from app.commands.context import db_path, err, open_library, tag_settings
+from app.commands.progress import drive, job_bar
+from app.core.demo import DEMO_QUERIES, demo_library_dir
 from app.core.errors import FoveaError
 from app.core.paths import demo_model_dir, user_data_dir
 
@@ -29,44 +30,33 @@ def _demo_db(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     if not args.model and not demo_model_dir().is_dir():
         raise FoveaError(f"the bundled demo model is missing ({demo_model_dir()}); reinstall Fovea")
-    if not (demo_library_dir() / "captions.json").exists():
-        err(f"writing the demo library to {demo_library_dir()} ...")
-    folder = ensure_demo_library()
     if not args.no_gui and _has_display():
         from app.gui.app import run as run_gui
 
+        # The window runs the same demo job (write, index, tag) as the headless demo below.
         return run_gui(
-            _demo_db(args), args.model, args.backend if args.backend != "auto" else None, demo_folder=folder
+            _demo_db(args), args.model, args.backend if args.backend != "auto" else None, demo=True
         )
     if not args.no_gui:
         err("no display found: running the headless demo (pass --no-gui to ask for it)")
-    return headless(args, folder)
+    return headless(args)
 
 
-def headless(args: argparse.Namespace, folder: Path) -> int:
-    """Index the demo library, tag it with the demo vocabulary, and print a few searches."""
-    from app.commands.index import run_index
-    from app.core.hybrid import hybrid_search
-    from app.core.search import SearchEngine
-    from app.core.store import Store
-    from app.core.tag_store import tag_counts
-    from app.core.tag_vocab import load_vocabulary
-    from app.core.tagging import tag_library
-
-    emb = embedder(args)
-    with Store(_demo_db(args)) as store:
-        run_index(store, emb, [folder.resolve()])
-        for _ in tag_library(store, emb, load_vocabulary(demo_vocabulary())):
-            pass
-        counts = tag_counts(store)
+def headless(args: argparse.Namespace) -> int:
+    """Write and index the demo library, tag it with the demo vocabulary, and print a few searches."""
+    if not (demo_library_dir() / "captions.json").exists():
+        err(f"writing the demo library to {demo_library_dir()} ...")
+    with open_library(args, _demo_db(args)) as lib:
+        lib.embedder()
+        folder = drive(lib.demo_job(tag_settings(args)), job_bar())
+        counts = lib.tag_counts()
         print(
             f"tags: {counts.by_status.get('auto', 0)} applied, {counts.by_status.get('review', 0)} to review"
         )
-        engine = SearchEngine(store, emb)
         for q in DEMO_QUERIES:
-            result = hybrid_search(engine, store, [q], 5)
+            result = lib.search(q, k=5)
             print(f'\nsearch "{q}"' + ("  (no strong match)" if result.no_strong_match else ""))
             for h in result.hits:
                 print(f"  {h.score:.3f}{'*' if h.weak else ' '} {h.path.name}")
     print(f'\nlibrary: {_demo_db(args)}  (try: fovea --db {_demo_db(args)} search "purple ring")')
-    return 0
+    return 0 if folder is not None else 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.commands.context import embedder
+from app.core.api import load_embedder
 from app.core.decode import open_image
 from app.core.errors import UsageError
 
@@ -15,7 +15,7 @@ from app.core.errors import UsageError
 def run(args: argparse.Namespace) -> int:
     if not args.image and not args.text:
         raise UsageError("embed needs at least one --image or --text")
-    emb = embedder(args)
+    emb = load_embedder(args.model, args.backend)
     rows = []
     if args.image:
         rows.append(emb.embed_images([open_image(Path(f)).image for f in args.image]))

@@ -6,35 +6,34 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.context import embedder, err, open_store
-from app.commands.progress import bar, graceful_interrupt
+from app.commands.context import err, open_library
+from app.commands.progress import bar, drive, graceful_interrupt
+from app.core.api import Library
+from app.core.contracts import JobProgress
 from app.core.errors import UsageError
-from app.core.indexer import IndexSummary, index
+from app.core.indexer import IndexSummary
 
 
-def run_index(store, emb, folders: list[Path], batch_size: int = 32) -> IndexSummary:
+def run_index(lib: Library, folders: list[Path], batch_size: int = 32) -> IndexSummary:
     """Index with a progress bar on stderr; returns the summary (also printed)."""
-    summary = IndexSummary()
-    scan_bar = embed_bar = None
+    bars: dict[str, object] = {}
+
+    def show(p: JobProgress) -> None:
+        phase = p.detail.phase
+        if phase == "scan":
+            b = bars["scan"] if "scan" in bars else bars.setdefault("scan", bar("scanning"))
+            b.n = p.done
+            b.refresh()
+        elif phase == "embed":
+            b = bars["embed"] if "embed" in bars else bars.setdefault("embed", bar("embedding"))
+            b.total, b.n = p.total, p.done
+            b.set_postfix(errors=p.errors, refresh=False)
+            b.refresh()
+
     with graceful_interrupt() as should_stop:
-        for p in index(store, emb, folders, batch_size=batch_size, should_stop=should_stop):
-            if p.phase == "scan":
-                if scan_bar is None:
-                    scan_bar = bar("scanning")
-                scan_bar.n = p.done
-                scan_bar.refresh()
-            elif p.phase == "embed":
-                if embed_bar is None:
-                    embed_bar = bar("embedding")
-                embed_bar.total = p.total
-                embed_bar.n = p.done
-                embed_bar.set_postfix(errors=p.errors, refresh=False)
-                embed_bar.refresh()
-            if p.summary is not None:
-                summary = p.summary
-    for b in (scan_bar, embed_bar):
-        if b is not None:
-            b.close()
+        summary = drive(lib.index_job(folders, should_stop, batch_size), show) or IndexSummary()
+    for b in bars.values():
+        b.close()
     print(
         f"indexed: {summary.embedded} embedded, {summary.added} new, {summary.updated} changed, "
         f"{summary.moved} moved, {summary.missing} missing, {summary.skipped} unchanged, {summary.errors} errors"
@@ -53,16 +52,16 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{f}: not a folder")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    emb = embedder(args)
-    with open_store(args) as store:
-        summary = run_index(store, emb, [f.resolve() for f in folders], args.batch_size)
+    with open_library(args) as lib:
+        lib.embedder()  # a model that cannot be opened fails before the scan
+        summary = run_index(lib, [f.resolve() for f in folders], args.batch_size)
         if summary.errors:
-            for path, reason, _ in store.errors(limit=20):
+            for path, reason, _ in lib.errors(limit=20):
                 err(f"error: {path}: {reason}")
             if summary.errors > 20:
                 err(f"... and {summary.errors - 20} more (fovea status --json lists them all)")
         if args.watch:
             from app.commands.watch import watch
 
-            return watch(store, emb, folders)
+            return watch(lib, folders)
     return 0

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands.context import db_path, open_store, print_json
-from app.core.model_registry import resolve_model
-
-
-def collect(store, model: str | None) -> dict:
-    counts = store.status_counts()
-    models = [
-        {"model_id": m, "images": n}
-        for m, n in store.conn.execute("SELECT model_id, count(*) FROM embeddings GROUP BY model_id")
-    ]
-    import mlx_models.runtime as rt
-
-    from app.core.tag_store import tag_counts
-
-    return {
-        "images": sum(n for s, n in counts.items() if s != "missing"),
-        "by_status": counts,
-        "errors": [{"path": str(p), "reason": r, "time": t} for p, r, t in store.errors()],
-        "roots": [{"path": str(p), "state": s} for _, p, s in store.roots()],
-        "models": models,
-        "model": str(resolve_model(model)),
-        "tags": tag_counts(store).to_json(),
-        "runtime": {"mlx_device": rt.device_name(), "openblas": rt.BLAS.openblas, "blas": rt.BLAS.reason},
-    }
+from app.commands.context import open_library, print_json
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
-        info = collect(store, args.model)
-    info["db"] = str(db_path(args))
+    with open_library(args) as lib:
+        info = lib.status().to_json()
     if args.json:
         print_json(info)
         return 0

@@ -6,22 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.context import embedder, open_store, print_json
+from app.commands.context import open_library, print_json, tag_settings
 from app.commands.progress import graceful_interrupt
 from app.core.errors import UsageError
-from app.core.model_registry import resolve_model
-
-
-def vocabulary_path(args: argparse.Namespace) -> Path:
-    """--labels, else the colour/shape vocabulary for the demo model, else the bundled everyday one."""
-    if getattr(args, "labels", None):
-        p = Path(args.labels).expanduser()
-        if not p.is_file():
-            raise UsageError(f"{p}: no such vocabulary file")
-        return p
-    from app.core.tag_vocab import vocabulary_for_model
-
-    return vocabulary_for_model(resolve_model(args.model))
 
 
 def _check_unit(name: str, value: float | None) -> None:
@@ -30,33 +17,21 @@ def _check_unit(name: str, value: float | None) -> None:
 
 
 def run_tag(args: argparse.Namespace) -> int:
-    from app.core.tag_store import tag_counts
-    from app.core.tag_vocab import load_vocabulary
-    from app.core.tagging import DEFAULT_MIN_MARGIN, DEFAULT_MIN_SCORE, tag_library
-
     _check_unit("--min-score", args.min_score)
     _check_unit("--min-margin", args.min_margin)
-    vocab = load_vocabulary(vocabulary_path(args))
-    emb = embedder(args)
-    with open_store(args) as store, graceful_interrupt() as should_stop:
+    settings = tag_settings(args)
+    with open_library(args) as lib, graceful_interrupt() as should_stop:
         last = None
-        for last in tag_library(
-            store,
-            emb,
-            vocab,
-            min_score=DEFAULT_MIN_SCORE if args.min_score is None else args.min_score,
-            min_margin=DEFAULT_MIN_MARGIN if args.min_margin is None else args.min_margin,
-        ):
-            print(f"\rtagging {last.done}/{last.total}", end="", file=sys.stderr)
-            if should_stop():
-                break
+        for p in lib.tag_job(settings, args.labels, should_stop):
+            last = p.detail
+            print(f"\rtagging {p.done}/{p.total}", end="", file=sys.stderr)
         print(file=sys.stderr)
         if last is not None:
             print(
                 f"tagged {last.done} images: {last.auto} with tags, {last.review} to review, "
                 f"{last.untagged} without a plausible label"
             )
-        counts = tag_counts(store).by_status
+        counts = lib.tag_counts().by_status
         print("tags: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
 
@@ -64,12 +39,10 @@ def run_tag(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.command == "tag":
         return run_tag(args)
-    from app.core import tag_store
-
     action = args.tags_command or "list"
-    with open_store(args) as store:
+    with open_library(args) as lib:
         if action == "list":
-            rows = tag_store.list_tags(store, getattr(args, "status", None), getattr(args, "label", None))
+            rows = lib.list_tags(getattr(args, "status", None), getattr(args, "label", None))
             if getattr(args, "json", False):
                 print_json([r.to_json() for r in rows])
             else:
@@ -78,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{score} {r.status:<9} {r.label:<20} {r.path}")
             return 0
         if action == "review":
-            items = tag_store.review_queue(store)
+            items = lib.review_queue()
             if args.json:
                 print_json([i.to_json() for i in items])
             else:
@@ -87,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{len(items)} images to review (fovea tags confirm|reject PATH LABEL)")
             return 0
         if action in ("confirm", "reject"):
-            row = tag_store.set_decision(
-                store,
+            row = lib.decide_tag(
                 Path(args.path).expanduser(),
                 args.label,
                 "confirmed" if action == "confirm" else "rejected",
@@ -96,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row.status}: {row.label} on {row.path}")
             return 0
         if action == "calibrate":
-            from app.core.calibration import calibrate
-            from app.core.tag_vocab import load_vocabulary
-
-            report = calibrate(store, embedder(args), load_vocabulary(vocabulary_path(args)))
+            report = lib.calibrate(tag_settings(args), getattr(args, "labels", None))
             if args.json:
                 print_json(report.to_json())
                 return 0

@@ -7,12 +7,13 @@ import threading
 import time
 from pathlib import Path
 
+from app.core.api import Library
 from app.core.errors import FoveaError
 
 SETTLE_S = 2.0  # wait for a burst of changes (a copy of 500 photos) to settle before re-indexing
 
 
-def watch(store, emb, folders: list[Path], stop: threading.Event | None = None) -> int:
+def watch(lib: Library, folders: list[Path], stop: threading.Event | None = None) -> int:
     """Re-index after each settled burst of changes until Ctrl-C (or `stop`, for tests)."""
     try:
         from watchdog.events import FileSystemEventHandler
@@ -39,7 +40,7 @@ def watch(store, emb, folders: list[Path], stop: threading.Event | None = None) 
             if dirty.wait(timeout=0.5):
                 time.sleep(SETTLE_S)
                 dirty.clear()
-                run_index(store, emb, [f.resolve() for f in folders])
+                run_index(lib, [f.resolve() for f in folders])
     except KeyboardInterrupt:
         pass
     finally:

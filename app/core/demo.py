@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.core.contracts import JobKind, JobProgress, TagSettings
+from app.core.jobs import StopFn
 from app.core.paths import resources_dir, user_data_dir
+
+if TYPE_CHECKING:
+    from app.core.api import Job, Library
 
 DEMO_SEED = 2024  # differs from the training seeds, so the demo shows held-out images
 DEMO_COUNT = 300
@@ -41,10 +47,21 @@ def write_demo_library(
     (folder / "captions.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
-def ensure_demo_library(folder: Path | None = None) -> Path:
-    """The demo library folder, generated only if it is absent or incomplete."""
-    folder = folder or demo_library_dir()
+def demo_job(lib: Library, settings: TagSettings, should_stop: StopFn | None = None) -> Job:
+    """Write the demo library (once), add and index it, and tag it with the demo vocabulary.
+
+    The CLI's `fovea demo` and the window's "Open the Demo Library" both run this: the demo is
+    tagged in both. Returns the folder, or None when stopped before the library was complete.
+    """
+    folder = demo_library_dir()
     if not (folder / "captions.json").exists():
-        for _ in write_demo_library(folder):
-            pass
+        for n in write_demo_library(folder):
+            yield JobProgress(n, DEMO_COUNT, f"{JobKind.DEMO.label}… {n} of {DEMO_COUNT} photos")
+            if should_stop is not None and should_stop():
+                return None
+    lib.add_root(folder)
+    summary = yield from lib.index_job([folder], should_stop)
+    if summary is not None and summary.stopped:
+        return folder
+    yield from lib.tag_job(settings, demo_vocabulary(), should_stop)
     return folder

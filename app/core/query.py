@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -93,3 +94,28 @@ def combine(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
     if norm < 1e-6:
         raise UsageError("the query terms cancel each other out (their weighted sum is zero)")
     return (total / norm).astype(np.float32)
+
+
+_STARTS_TERM = re.compile(r"^(?:[+-]|[+-]?(?:\d+(?:\.\d*)?|\.\d+):)")
+
+
+def split_query_line(text: str) -> list[str]:
+    """A search-field line -> rclip-style terms: `red circle -blue sky 2:"a star"` -> ["red circle",
+    "-blue sky", "2:a star"]. Plain words join the term before them; a +, - or weight prefix, a quoted
+    phrase or an existing file starts a new term."""
+    try:
+        lex = shlex.shlex(text, posix=True, punctuation_chars=False)
+        lex.whitespace_split = True
+        tokens = list(lex)
+    except ValueError:  # an unbalanced quote while typing
+        tokens = text.replace('"', " ").replace("'", " ").split()
+    terms: list[str] = []
+    joinable = False  # may the next plain word extend the last term?
+    for tok in tokens:
+        is_file = Path(tok).expanduser().is_file() if len(tok) < 4096 else False
+        if terms and joinable and not _STARTS_TERM.match(tok) and not is_file:
+            terms[-1] += " " + tok
+            continue
+        terms.append(tok)
+        joinable = not is_file and " " not in tok  # a quoted phrase is a whole term
+    return terms

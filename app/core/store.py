@@ -18,6 +18,7 @@ import numpy as np
 import sqlite_utils
 
 from app.core.errors import FoveaError
+from app.core.store_views import APPLIED, StoreViews, under_folder
 
 Step = str | Callable[[sqlite3.Connection], None]
 
@@ -149,7 +150,7 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(StoreViews):
     """The library database. Writes happen inside `transaction()`; reads may happen anywhere.
 
     Inside a transaction use `conn.execute`/`db.execute`, not sqlite-utils table writers, which commit.
@@ -280,10 +281,9 @@ class Store:
         """
         where, args = [], []
         if folder:
-            prefix = path_to_text(folder).rstrip("/\\")
-            esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("(i.path = ? OR i.path LIKE ? ESCAPE '\\' OR i.path LIKE ? ESCAPE '\\')")
-            args += [prefix, esc + "/%", esc + "\\\\%"]
+            clause, more = under_folder("i.path", folder)
+            where.append(clause)
+            args += more
         if date_from:
             where.append("i.taken_at >= ?")
             args.append(date_from)
@@ -295,7 +295,7 @@ class Store:
             args.append("%" + camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         if tag:
             where.append(
-                "EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.label = ? AND t.status IN ('auto','confirmed'))"
+                f"EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.label = ? AND t.{APPLIED})"
             )
             args.append(tag)
         if not where:

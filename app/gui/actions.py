@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
@@ -89,16 +88,8 @@ def build_menus(win: MainWindow) -> None:
         act(v, title, lambda k=key: win.sidebar.select_view(k))
     lib = mb.addMenu("&Library")
     act(lib, "Index All Libraries", win.reindex_all, ["Ctrl+R"])
-    act(
-        lib,
-        "Tag Photos",
-        lambda: win.jobs.start(lambda stop: win.session.tag_job(should_stop=stop), "Tagging"),
-    )
-    act(
-        lib,
-        "Caption Photos",
-        lambda: win.jobs.start(lambda stop: win.session.caption_job(should_stop=stop), "Captioning"),
-    )
+    act(lib, "Tag Photos", win.tag_all)
+    act(lib, "Caption Photos", win.caption_all)
     h = mb.addMenu("&Help")
     act(
         h,
@@ -143,16 +134,3 @@ def open_preferences(win: MainWindow) -> None:
     from app.gui.preferences import PreferencesDialog
 
     PreferencesDialog(win).exec()
-
-
-def demo_job(should_stop: Callable[[], bool]) -> Iterator[SimpleNamespace]:
-    """Write the demo library (generated scenes) once; returns its folder."""
-    from app.core.demo import DEMO_COUNT, demo_library_dir, write_demo_library
-
-    folder = demo_library_dir()
-    if not (folder / "captions.json").exists():
-        for n in write_demo_library(folder):
-            yield SimpleNamespace(done=n, total=DEMO_COUNT)
-            if should_stop():
-                return None
-    return folder

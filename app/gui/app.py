@@ -1,4 +1,4 @@
-"""Starting the window: QApplication, palettes, the session, the first-run offer."""
+"""Starting the window: QApplication, palettes, the library, the first-run offer."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from app.core.api import Library
 from app.core.paths import user_data_dir
-from app.core.session import Session
 from app.core.settings import Settings
 
 DARK = {
@@ -96,17 +96,17 @@ def run(
     model: str | None,
     backend: str | None,
     folder: str | None = None,
-    demo_folder: Path | None = None,
+    demo: bool = False,
 ) -> int:
-    """Open the window; `demo_folder` is indexed on start when the library has no images yet."""
+    """Open the window; with `demo`, the demo job (write, index, tag) runs when there is no library yet."""
     from app.gui.first_run import offer_first_run
     from app.gui.main_window import MainWindow
 
     app = make_app()
     settings = Settings.load()
     apply_appearance(settings.appearance)
-    session = Session(db, model or settings.model, backend or settings.backend)
-    win = MainWindow(session, user_data_dir() / "thumbnails")
+    lib = Library(db, model or settings.model, backend or settings.backend)
+    win = MainWindow(lib, user_data_dir() / "thumbnails")
     win.show()
     pending = list(getattr(app, "pending", []))
     if isinstance(app, FoveaApplication):
@@ -115,13 +115,13 @@ def run(
     if quit_after:
         QTimer.singleShot(int(quit_after), app.quit)
     folder = folder or next((p for p in pending if Path(p).is_dir()), None)
-    has_libraries = bool(session.libraries())
+    has_libraries = bool(lib.libraries())
     if folder:
         win.add_folders([folder])
-    elif demo_folder is not None and not has_libraries:
-        win.add_folders([str(demo_folder)])
+    elif demo and not has_libraries:
+        win.open_demo()
     elif not has_libraries and not quit_after:
         QTimer.singleShot(0, lambda: offer_first_run(win))  # after the window is up
     code = app.exec()
-    session.close()
+    lib.close()
     return code

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -15,6 +17,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from app.core.contracts import ImageDetails, TagInfo
 
 
 class TagChip(QWidget):
@@ -94,13 +99,20 @@ class DetailPanel(QWidget):
         self.reveal_btn.clicked.connect(lambda: self.reveal.emit(self.path))
         self.open_btn.clicked.connect(lambda: self.open_file.emit(self.path))
 
-    def show_image(self, image_id: int, path: str, details: dict, preview: QPixmap | None) -> None:
-        """details: Session.image_details (meta, tags, caption); preview: the best pixmap at hand."""
+    def show_image(
+        self, image_id: int, path: str, details: ImageDetails, score: float | None, preview: QPixmap | None
+    ) -> None:
+        """details: Library.image_details; score: the hit's score, if any; preview: the best pixmap at hand."""
         self.image_id, self.path = image_id, path
         for b in (self.similar_btn, self.reveal_btn, self.open_btn):
             b.setEnabled(True)
         self.set_preview(preview)
-        meta = details.get("meta", {})
+        meta = {
+            "taken": details.taken_at,
+            "camera": details.camera,
+            "size": details.size_text,
+            "score": score,
+        }
         name = html.escape(path.rsplit("/", 1)[-1])
         lines = [f"<b>{name}</b>", f"<span style='color:gray'>{html.escape(path)}</span>"]
         for key, title in (("taken", "Taken"), ("camera", "Camera"), ("size", "Size"), ("score", "Score")):
@@ -109,10 +121,10 @@ class DetailPanel(QWidget):
                 text = f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
                 lines.append(f"{title}: {text}")
         self.meta.setText("<br>".join(lines))
-        cap = details.get("caption")
+        cap = details.caption
         self.caption.setText(f"<i>“{html.escape(cap)}”</i>" if cap else "")
         self.caption.setVisible(bool(cap))
-        self.set_tags(details.get("tags", []))
+        self.set_tags(details.tags)
 
     def set_preview(self, pm: QPixmap | None) -> None:
         self._pixmap = pm if pm is not None and not pm.isNull() else None
@@ -137,7 +149,7 @@ class DetailPanel(QWidget):
         super().resizeEvent(e)
         self._fit()
 
-    def set_tags(self, tags: list[dict]) -> None:
+    def set_tags(self, tags: Sequence[TagInfo]) -> None:
         while self.tags_layout.count():
             w = self.tags_layout.takeAt(0).widget()
             if w is not None:
@@ -146,7 +158,7 @@ class DetailPanel(QWidget):
         if not tags:
             self.tags_layout.addWidget(QLabel("<span style='color:gray'>No tags</span>"))
         for t in tags:
-            chip = TagChip(t["label"], float(t.get("score") or 0.0), t["status"])
+            chip = TagChip(t.label, float(t.score or 0.0), t.status)
             chip.decided.connect(lambda label, status: self.tag_decided.emit(self.image_id, label, status))
             self.tags_layout.addWidget(chip)
         self.tags_layout.addStretch(1)

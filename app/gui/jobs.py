@@ -1,5 +1,6 @@
 """The status bar's job area: one long job at a time (index, tag, caption, pull) with progress, ETA,
-pause and cancel. Jobs are core generators driven by a `Job` worker; only signals reach this thread."""
+pause and cancel. Jobs are core generators driven by a `Job` worker; only signals reach this thread.
+Jobs are known by their `JobKind`; core's `describe` turns any progress item into a `JobProgress`."""
 
 from __future__ import annotations
 
@@ -10,37 +11,22 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from app.core.contracts import JobKind
+from app.core.jobs import describe
 from app.gui.workers import Job
-
-
-def describe(name: str, p: Any) -> tuple[int, int, str, float | None]:
-    """(done, total, text, eta seconds) for any core progress item (indexer, tagger, captioner, pull)."""
-    done = int(getattr(p, "done", getattr(p, "done_bytes", 0)) or 0)
-    total = int(getattr(p, "total", getattr(p, "total_bytes", 0)) or 0)
-    phase = getattr(p, "phase", getattr(p, "stage", ""))
-    eta = getattr(p, "eta_s", None)
-    if name == "Indexing" and phase == "scan":
-        text = f"Scanning… {done} files"
-    elif hasattr(p, "message"):
-        text = str(p.message)
-    else:
-        text = f"{name}… {done} of {total}" if total else f"{name}…"
-    errors = int(getattr(p, "errors", 0) or 0)
-    if errors:
-        text += f" · {errors} unreadable"
-    return done, total, text, eta
 
 
 class JobBar(QObject):
     """Owns the status-bar widgets and the one running job."""
 
-    finished = Signal(str, object)  # job name, the generator's return value (None after an error)
-    progressed = Signal(str, object)  # job name, progress item (the window refreshes counts from it)
+    finished = Signal(object, object)  # JobKind, the generator's return value (None after an error)
+    progressed = Signal(object, object)  # JobKind, JobProgress (the window refreshes counts from it)
 
     def __init__(self, status: QStatusBar, pool: QThreadPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.pool = pool
         self.job: Job | None = None
+        self.kind = JobKind.INDEX  # the running (or last) job's kind
         self._result: Any = None
         self._started = 0.0
         self.label = QLabel("Ready")
@@ -69,12 +55,16 @@ class JobBar(QObject):
     def say(self, text: str) -> None:
         self.label.setText(text)
 
-    def start(self, make_gen: Callable[[Callable[[], bool]], Iterator[Any]], name: str) -> bool:
+    def start(
+        self, make_gen: Callable[[Callable[[], bool]], Iterator[Any]], kind: JobKind, name: str | None = None
+    ) -> bool:
         """Run the job unless one is already running (then say so and return False)."""
+        name = name or kind.label
         if self.job is not None:
             self.say(f"{self.job.name} is still running; wait for it or cancel it first.")
             return False
         self.job = Job(make_gen, name)
+        self.kind = kind
         self._result = None
         self.job.signals.progress.connect(self._on_progress)
         self.job.signals.result.connect(self._on_result)
@@ -90,7 +80,8 @@ class JobBar(QObject):
     def _on_progress(self, p: Any) -> None:
         if self.job is None:
             return
-        done, total, text, eta = describe(self.job.name, p)
+        jp = describe(self.kind, p)
+        done, total, text, eta = jp.done, jp.total, jp.message, jp.eta_s
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
@@ -98,7 +89,7 @@ class JobBar(QObject):
             eta = (time.monotonic() - self._started) / done * (total - done)
         self.eta.setText(_eta_text(eta) if eta is not None and done < total else "")
         self.say(("Paused — " if self.job.paused else "") + text)
-        self.progressed.emit(self.job.name, p)
+        self.progressed.emit(self.kind, jp)
 
     def _on_result(self, value: Any) -> None:
         self._result = value
@@ -114,8 +105,8 @@ class JobBar(QObject):
         if job.cancelled:
             self.say(f"{job.name} stopped; everything done so far is kept.")
         elif self._result is not None or not self.label.text().startswith(job.name + ":"):
-            self.say(_summary(job.name, self._result))
-        self.finished.emit(job.name, self._result)
+            self.say(_summary(self.kind, job.name, self._result))
+        self.finished.emit(self.kind, self._result)
 
     def _show(self, running: bool) -> None:
         for w in (self.progress, self.eta, self.pause_btn, self.cancel_btn):
@@ -140,8 +131,8 @@ def _eta_text(seconds: float) -> str:
     return f"about {s // 60} min {s % 60:02d} s left" if s >= 60 else f"about {s} s left"
 
 
-def _summary(name: str, result: Any) -> str:
-    if name == "Indexing" and result is not None and hasattr(result, "embedded"):
+def _summary(kind: JobKind, name: str, result: Any) -> str:
+    if kind is JobKind.INDEX and result is not None:
         text = f"Indexed: {result.added} new, {result.embedded} embedded"
         if result.errors:
             text += f", {result.errors} unreadable (see Errors)"

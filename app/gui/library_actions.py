@@ -8,6 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.core.contracts import JobKind, JobProgress, TagSettings
+from app.core.settings import Settings
+
+
+def tag_settings() -> TagSettings:
+    """The tagging rule from Preferences (the CLI reads the same file when no flag overrides it)."""
+    s = Settings.load()
+    return TagSettings(s.min_score, s.min_margin)
+
 
 class LibraryActions:
     def choose_folder(self) -> None:
@@ -22,28 +31,36 @@ class LibraryActions:
 
         def add() -> list[str]:
             for f in folders:
-                self.session.add_library(f)
+                self.lib.add_root(f)
             return folders
 
         def then(added: list[str]) -> None:
             self.refresh_sidebar()
             if not self.jobs.start(
-                lambda stop: self.session.index_job([Path(f) for f in added], stop), "Indexing"
+                lambda stop: self.lib.index_job([Path(f) for f in added], stop), JobKind.INDEX
             ):
                 self._pending_index = True
 
         self.call(self.writes, add, then, "add library")
 
     def open_demo(self) -> None:
-        from app.gui.actions import demo_job
-
-        self.jobs.start(demo_job, "Preparing the demo")
+        """Write, index and tag the demo library: the same job as `fovea demo`."""
+        settings = tag_settings()
+        if self.jobs.start(lambda stop: self.lib.demo_job(settings, stop), JobKind.DEMO):
+            self.refresh_sidebar()
 
     def reindex_all(self) -> None:
-        self.jobs.start(lambda stop: self.session.index_job(None, should_stop=stop), "Indexing")
+        self.jobs.start(lambda stop: self.lib.index_job(None, should_stop=stop), JobKind.INDEX)
 
-    def _on_job_progress(self, name: str, _p: Any) -> None:
-        if name == "Indexing" and not self._sidebar_timer.isActive():
+    def tag_all(self) -> None:
+        settings = tag_settings()
+        self.jobs.start(lambda stop: self.lib.tag_job(settings, should_stop=stop), JobKind.TAG)
+
+    def caption_all(self) -> None:
+        self.jobs.start(lambda stop: self.lib.caption_job(should_stop=stop), JobKind.CAPTION)
+
+    def _on_job_progress(self, kind: JobKind, _p: JobProgress) -> None:
+        if kind in (JobKind.INDEX, JobKind.DEMO) and not self._sidebar_timer.isActive():
             self._sidebar_timer.start()  # at most once a second: counts, and new photos in the shown view
 
     def _live_refresh(self) -> None:
@@ -52,12 +69,9 @@ class LibraryActions:
         if self.jobs.running and not self.search.text() and self._view[0] == "all" and untouched:
             self.show_view(*self._view)  # the user has not started browsing: show photos as they arrive
 
-    def _on_job_finished(self, name: str, result: Any) -> None:
+    def _on_job_finished(self, kind: JobKind, result: Any) -> None:
         self.refresh_sidebar()
-        if name == "Preparing the demo" and result is not None:
-            self.add_folders([str(result)])
-            return
-        if name.startswith("Pulling") and result is not None:
+        if kind is JobKind.PULL and result is not None:
             self.use_model(str(result))
             return
         if getattr(self, "_pending_index", False):
@@ -70,12 +84,10 @@ class LibraryActions:
 
     def use_model(self, model: str) -> None:
         """Make `model` (a registry name or folder) the current one and index with it."""
-        from app.core.settings import Settings
-
         s = Settings.load()
         s.model = model
         s.save()
-        self.session.set_model(model, s.backend)
+        self.lib.set_model(model, s.backend)
         self.load_model()
         self.reindex_all()
 
@@ -84,11 +96,11 @@ class LibraryActions:
 
         def done(_res: Any) -> None:
             if self.detail.image_id == image_id:
-                d = self.session.image_details(image_id)
+                d = self.lib.image_details(image_id)
                 if d is not None:
-                    self.detail.set_tags(d["tags"])
+                    self.detail.set_tags(d.tags)
             self.refresh_sidebar()
             if self._view[0] == "review" and not self.search.text():
                 self.show_view(*self._view)
 
-        self.call(self.writes, lambda: self.session.set_tag_decision(image_id, label, status), done, "tag")
+        self.call(self.writes, lambda: self.lib.decide_tag(image_id, label, status), done, "tag")

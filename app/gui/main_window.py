@@ -12,7 +12,8 @@ from typing import Any
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QLabel, QListView, QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
-from app.core.session import Session
+from app.core.api import Library
+from app.core.contracts import Filters, LibrarySummary, ViewCounts
 from app.gui.actions import build_menus, build_toolbar, open_path
 from app.gui.detail_panel import DetailPanel
 from app.gui.drops import DropTarget, classify_drop
@@ -53,9 +54,9 @@ class ResultsGrid(DropTarget, QListView):
 
 
 class MainWindow(LibraryActions, QMainWindow):
-    def __init__(self, session: Session, thumb_cache: Path, load_model: bool = True) -> None:
+    def __init__(self, lib: Library, thumb_cache: Path, load_model: bool = True) -> None:
         super().__init__()
-        self.session = session
+        self.lib = lib
         self.setWindowTitle("Fovea")
         self.resize(1280, 820)
         self.setAcceptDrops(True)
@@ -153,12 +154,12 @@ class MainWindow(LibraryActions, QMainWindow):
 
     def load_model(self) -> None:
         """Open the embedder in the read worker; searches queued behind it wait for it."""
-        if self.session.model_loaded:
+        if self.lib.model_loaded:
             return
         self.jobs.say("Loading the model…")
         self.call(
             self.reads,
-            self.session.embedder,
+            self.lib.embedder,
             lambda e: self.jobs.say(f"Model ready: {e.model_id}"),
             "model",
             on_error=lambda m: self.notice(
@@ -173,15 +174,15 @@ class MainWindow(LibraryActions, QMainWindow):
             self._sidebar_again = True
             return
         self._sidebar_busy = True
-        s = self.session
-        self.call(self.side, lambda: (s.libraries(), s.view_counts()), self._apply_sidebar, "sidebar")
+        lib = self.lib
+        self.call(self.side, lambda: (lib.libraries(), lib.view_counts()), self._apply_sidebar, "sidebar")
 
-    def _apply_sidebar(self, res: tuple[list[dict], dict[str, int]]) -> None:
+    def _apply_sidebar(self, res: tuple[list[LibrarySummary], ViewCounts]) -> None:
         libs, counts = res
         self._sidebar_busy = False
         self.sidebar.set_libraries(libs)
         for key in ("all", "review", "errors"):
-            self.sidebar.set_view_count(key, counts.get(key))
+            self.sidebar.set_view_count(key, getattr(counts, key))
         if self._sidebar_again:
             self._sidebar_again = False
             self.refresh_sidebar()
@@ -195,18 +196,18 @@ class MainWindow(LibraryActions, QMainWindow):
         self.banner.setVisible(False)
         if view == "errors":
             self._seq += 1  # a grid query still on its way must not switch the page back
-            self.errors_page.set_rows(self.session.errors())
+            self.errors_page.set_rows(self.lib.errors(limit=10_000))
             self.stack.setCurrentWidget(self.errors_page)
             self.detail.clear()
             return
         if view == "tags":
             self._seq += 1
-            self.tags_page.set_counts(self.session.tag_counts())
+            self.tags_page.set_counts(self.lib.tag_counts().by_label)
             self.stack.setCurrentWidget(self.tags_page)
             return
         title = f"Tag: {tag}" if tag else Path(folder).name if folder else None
         self.query(
-            lambda: self.session.browse(view, folder=folder, tag=tag),
+            lambda: self.lib.browse(view, folder=folder, tag=tag),
             lambda items: self._show_browse(view, items, title),
             view,
         )
@@ -239,12 +240,12 @@ class MainWindow(LibraryActions, QMainWindow):
         if not current.isValid():
             return
         image_id, path = current.data(IdRole), current.data(PathRole)
-        details = self.session.image_details(image_id)  # a handful of indexed rows: well under a ms
+        details = self.lib.image_details(image_id)  # a handful of indexed rows: well under a ms
         if details is None:
             return
-        details["meta"]["score"] = current.data(Qt.ItemDataRole.UserRole + 3)
+        score = current.data(Qt.ItemDataRole.UserRole + 3)
         big = self.previews.pixmap(image_id, path)
-        self.detail.show_image(image_id, path, details, big or self.thumbs.cached(image_id))
+        self.detail.show_image(image_id, path, details, score, big or self.thumbs.cached(image_id))
 
     def _on_preview(self, image_id: int) -> None:
         if image_id == self.detail.image_id:
@@ -258,14 +259,14 @@ class MainWindow(LibraryActions, QMainWindow):
             view, folder, tag = self._view
             self.show_view(view, folder, tag)
             return
-        self.query(
-            lambda: self.session.search_text(text), lambda r: self._show_results(r, f"“{text}”"), "search"
-        )
+        _view, folder, tag = self._view
+        flt = Filters(folder=folder, tag=tag)  # a search runs inside the library or tag being shown
+        self.query(lambda: self.lib.search(text, flt), lambda r: self._show_results(r, f"“{text}”"), "search")
 
     def find_similar(self, image: int | str) -> None:
         what = Path(image).name if isinstance(image, str) else "this photo"
         self.query(
-            lambda: self.session.similar(image), lambda r: self._show_results(r, f"like {what}"), "similar"
+            lambda: self.lib.similar(image), lambda r: self._show_results(r, f"like {what}"), "similar"
         )
 
     def _show_results(self, result, what: str) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.contracts import JobKind
 from app.core.model_registry import REGISTRY
 from app.core.settings import Settings
 
@@ -74,7 +75,7 @@ class PreferencesDialog(QDialog):
         super().__init__(win)
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(560)
-        self.win, self.session = win, win.session
+        self.win, self.lib = win, win.lib
         self.settings = Settings.load()
         form = QFormLayout()
 
@@ -112,7 +113,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Appearance", self.appearance)
 
         self.libraries = QListWidget()
-        self.libraries.addItems([lib["path"] for lib in self.session.libraries()])
+        self.libraries.addItems([str(lib.path) for lib in self.lib.libraries()])
         remove = QPushButton("Remove from Fovea")
         remove.setToolTip("Forget this library and its tags; the photos on disk are not touched.")
         remove.clicked.connect(self._remove_library)
@@ -138,14 +139,14 @@ class PreferencesDialog(QDialog):
     def _pull(self) -> None:
         name = self.model.currentText()
         if name in {e.name for e in REGISTRY}:
-            self.win.jobs.start(pull_job(name), f"Pulling {name}")
+            self.win.jobs.start(pull_job(name), JobKind.PULL, f"Pulling {name}")
         else:
             self.win.notice(f"{name!r} is not a registry model; pick one of the list to download it.")
 
     def _convert(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "A downloaded Hugging Face CLIP or SigLIP folder")
         if d:
-            self.win.jobs.start(convert_job(Path(d)), "Converting")
+            self.win.jobs.start(convert_job(Path(d)), JobKind.CONVERT)
 
     def _remove_library(self) -> None:
         item = self.libraries.currentItem()
@@ -155,7 +156,7 @@ class PreferencesDialog(QDialog):
         self.libraries.takeItem(self.libraries.row(item))
         self.win.call(
             self.win.writes,
-            lambda: self.session.remove_library(path),
+            lambda: self.lib.remove_root(path),
             lambda _r: (self.win.refresh_sidebar(), self.win.show_view("all")),
             "remove library",
         )
@@ -171,7 +172,7 @@ class PreferencesDialog(QDialog):
         s.save()
         apply_appearance(s.appearance)
         if model_changed:
-            self.session.set_model(s.model, s.backend)
+            self.lib.set_model(s.model, s.backend)
             self.win.load_model()
             self.win.reindex_all()  # embeddings are per model: the new one indexes what it has not seen
         self.accept()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+
+if TYPE_CHECKING:
+    from app.core.contracts import LibrarySummary
 
 VIEWS = (
     ("all", "All photos"),
@@ -44,32 +49,29 @@ class Sidebar(QTreeWidget):
         self.expandAll()
         self.itemSelectionChanged.connect(self._on_select)
 
-    def set_libraries(self, libs: list[dict]) -> None:
-        """libs: dicts with path, count, state ('online' | 'offline' | 'indexing'), errors."""
+    def set_libraries(self, libs: list[LibrarySummary]) -> None:
+        """One row per library: name, count, state ('online' | 'offline' | 'indexing'), errors."""
         current = self.currentItem()
         selected = current.data(0, KeyRole) if current is not None else None
         self.blockSignals(True)  # rebuilding must not look like the user choosing a library
         self.libraries.takeChildren()
         for lib in libs:
-            name = lib["path"].rstrip("/").rsplit("/", 1)[-1] or lib["path"]
+            path = str(lib.path)
+            name = lib.path.name or path
             state = []
-            if lib.get("state") and lib["state"] != "online":
-                state.append(lib["state"])
-            if lib.get("errors"):
-                state.append(f"{lib['errors']} error{'s' if lib['errors'] > 1 else ''}")
+            if lib.state != "online":
+                state.append(lib.state)
+            if lib.errors:
+                state.append(f"{lib.errors} error{'s' if lib.errors > 1 else ''}")
             suffix = f" · {', '.join(state)}" if state else ""
-            it = QTreeWidgetItem(self.libraries, [f"{name}  {lib.get('count', 0):,}{suffix}"])
-            it.setToolTip(
-                0,
-                f"{lib['path']}\n{lib.get('count', 0):,} photos"
-                + (f" · {', '.join(state)}" if state else ""),
-            )
-            if lib.get("state") == "offline":
+            it = QTreeWidgetItem(self.libraries, [f"{name}  {lib.count:,}{suffix}"])
+            it.setToolTip(0, f"{path}\n{lib.count:,} photos" + (f" · {', '.join(state)}" if state else ""))
+            if lib.state == "offline":
                 it.setForeground(0, self.palette().placeholderText())
-            if lib["path"] == selected:
+            if path == selected:
                 self.setCurrentItem(it)
             it.setData(0, KindRole, "library")
-            it.setData(0, KeyRole, lib["path"])
+            it.setData(0, KeyRole, path)
         self.libraries.setExpanded(True)
         self.blockSignals(False)
 

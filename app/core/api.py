@@ -1,0 +1,387 @@
+"""One open library: the store, the embedder (opened lazily, once), the search engine and the jobs.
+
+Both front ends drive Fovea only through `Library`; settings (thresholds, opt-ins) arrive as
+arguments, never read from disk here. Dependencies are injected, as in rclip's `RClip(model, database)`,
+so tests hand in a small embedder. Each thread gets its own SQLite connection (`store`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.core.backends import Embedder, open_embedder
+from app.core.contracts import (
+    NO_FILTERS,
+    Filters,
+    Hit,
+    ImageDetails,
+    JobKind,
+    JobProgress,
+    LibrarySummary,
+    StatusReport,
+    TagInfo,
+    TagSettings,
+    ViewCounts,
+)
+from app.core.errors import UsageError
+from app.core.jobs import StopFn, as_job, describe
+from app.core.model_registry import resolve_model
+from app.core.query import split_query_line
+from app.core.store import Store
+
+if TYPE_CHECKING:
+    from app.core.duplicates import DuplicateGroup
+    from app.core.search import SearchEngine, SearchResult
+    from app.core.tag_store import ReviewItem, TagCounts, TagRow
+
+Job = Generator[JobProgress, None, Any]
+
+
+class Library:
+    def __init__(
+        self,
+        db: Path | str,
+        model: str | None = None,
+        backend: str = "auto",
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.db = Path(db)
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._stores_lock = threading.Lock()
+        _ = self.store  # open (and migrate) now, so a broken database fails here and not in a worker
+        self.model, self.backend = model, backend
+        self._embedder = _Serialized(embedder) if embedder is not None else None
+        self._engine: SearchEngine | None = None
+        self._lock = threading.Lock()  # model loading and the engine are shared by worker threads
+        self._search_lock = threading.Lock()  # the engine's in-memory index is not thread-safe
+        self.indexing: set[str] = set()  # roots an index job is working on (shown as 'indexing')
+
+    # ---- connections ---------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """This thread's connection: the GUI's read worker, writer and job thread each get one."""
+        st = getattr(self._local, "store", None)
+        if st is None:
+            st = self._local.store = Store(self.db)
+            with self._stores_lock:
+                self._stores.append(st)
+        return st
+
+    def close(self) -> None:
+        with self._stores_lock:
+            for st in self._stores:
+                st.close()
+            self._stores.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the model and the engine ----------------------------------------------------------------
+    @property
+    def model_loaded(self) -> bool:
+        """True once the embedder is open; the GUI loads it in a worker and never waits on the lock."""
+        return self._embedder is not None
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(resolve_model(self.model))
+
+    def embedder(self) -> Embedder:
+        """The embedder, opened on first use (seconds for a real model: call it from a worker thread)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = _Serialized(load_embedder(self.model, self.backend))
+            return self._embedder
+
+    def set_model(self, model: str | None, backend: str = "auto") -> None:
+        """Switch models; the next use opens the new one (embeddings are per model, never mixed)."""
+        with self._lock:
+            self.model, self.backend = model, backend
+            self._embedder = self._engine = None
+
+    def engine(self) -> SearchEngine:
+        from app.core.search import SearchEngine
+
+        emb = self.embedder()
+        with self._lock:
+            if self._engine is None:
+                # SQLite connections belong to one thread: the engine reads through its own connection.
+                self._engine = SearchEngine(Store(self.db), emb)
+            return self._engine
+
+    # ---- libraries ---------------------------------------------------------------------------------
+    def add_root(self, folder: str | Path) -> None:
+        with self.store.transaction():
+            self.store.add_root(Path(folder).resolve(), time.time())
+
+    def remove_root(self, folder: str | Path) -> None:
+        """Forget a library (its rows and decisions); the photos on disk are never touched."""
+        with self.store.transaction():
+            self.store.remove_root(Path(folder))
+
+    def libraries(self) -> list[LibrarySummary]:
+        out = []
+        for path, state, count, errors in self.store.root_summaries():
+            busy = str(path) in self.indexing and state != "offline"
+            out.append(LibrarySummary(path, "indexing" if busy else state, count, errors))
+        return out
+
+    def view_counts(self) -> ViewCounts:
+        return ViewCounts(*self.store.view_counts())
+
+    def errors(self, limit: int | None = None) -> list[tuple[Path, str, float]]:
+        """Recorded per-file errors, newest first: (path, reason, time)."""
+        return self.store.errors(limit=limit)
+
+    def tag_counts(self) -> TagCounts:
+        from app.core.tag_store import tag_counts
+
+        return tag_counts(self.store)
+
+    def status(self) -> StatusReport:
+        import mlx_models.runtime as rt
+
+        st = self.store
+        return StatusReport(
+            db=self.db,
+            by_status=st.status_counts(),
+            errors=tuple(st.errors()),
+            roots=tuple((p, s) for _, p, s in st.roots()),
+            models=tuple((m, int(n)) for m, n in st.embedding_counts()),
+            model=str(resolve_model(self.model)),
+            tags=self.tag_counts().to_json(),
+            runtime={"mlx_device": rt.device_name(), "openblas": rt.BLAS.openblas, "blas": rt.BLAS.reason},
+        )
+
+    # ---- browsing and details --------------------------------------------------------------------
+    def browse(
+        self, view: str, folder: str | None = None, tag: str | None = None, limit: int = 200_000
+    ) -> list[tuple[int, str]]:
+        """(image id, path) for a sidebar view ('all', 'review', 'duplicates'), newest capture first."""
+        if view == "review":
+            return [(r.image_id, str(r.path)) for r in self.review_queue(limit)]
+        if view == "duplicates":
+            return [(i, str(p)) for g in self.duplicates() for i, p in zip(g.image_ids, g.paths, strict=True)]
+        return self.store.browse_ids(folder, tag, limit)
+
+    def image_details(self, image_id: int) -> ImageDetails | None:
+        """Path, metadata, tags and caption of one image (indexed reads only), or None if it is gone."""
+        found = self.store.image_info([image_id])
+        if not found:
+            return None
+        rec = found[0]
+        tags = tuple(TagInfo(lb, s, st) for lb, s, st in self.store.image_tags(image_id))
+        caption = self.store.latest_caption(image_id)
+        return ImageDetails(
+            image_id, rec.path, rec.width, rec.height, rec.taken_at, rec.camera, tags, caption
+        )
+
+    # ---- tags --------------------------------------------------------------------------------------
+    def decide_tag(self, image: int | str | Path, label: str, status: str) -> TagRow:
+        """Confirm or reject `label` on an image (a library id or path)."""
+        from app.core.tag_store import set_decision
+
+        if isinstance(image, int):
+            found = self.store.image_info([image])
+            if not found:
+                raise UsageError(f"image id {image} is not in the library")
+            image = found[0].path
+        return set_decision(self.store, Path(image).expanduser(), label, status)
+
+    def review_queue(self, limit: int | None = None) -> list[ReviewItem]:
+        from app.core.tag_store import review_queue
+
+        return review_queue(self.store, limit=limit)
+
+    def list_tags(self, status: str | None = None, label: str | None = None) -> list[TagRow]:
+        from app.core.tag_store import list_tags
+
+        return list_tags(self.store, status, label)
+
+    def vocabulary_path(self, labels_file: str | Path | None = None) -> Path:
+        """`labels_file`, else the colour/shape vocabulary for the demo model, else the everyday one."""
+        if labels_file is not None:
+            p = Path(labels_file).expanduser()
+            if not p.is_file():
+                raise UsageError(f"{p}: no such vocabulary file")
+            return p
+        from app.core.tag_vocab import vocabulary_for_model
+
+        return vocabulary_for_model(resolve_model(self.model))
+
+    def calibrate(self, settings: TagSettings, labels_file: str | Path | None = None):
+        from app.core.calibration import calibrate
+        from app.core.tag_vocab import load_vocabulary
+
+        vocab = load_vocabulary(self.vocabulary_path(labels_file))
+        return calibrate(
+            self.store, self.embedder(), vocab, min_score=settings.min_score, min_margin=settings.min_margin
+        )
+
+    # ---- search ------------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str | Sequence[str],
+        filters: Filters = NO_FILTERS,
+        k: int = 200,
+        dense_only: bool = False,
+    ) -> SearchResult:
+        """Hits for a query line (split into rclip-style terms, shell-like quoting) or a list of lines."""
+        from app.core.hybrid import hybrid_search
+
+        if k < 1:
+            raise UsageError("-k must be at least 1")
+        lines = [query] if isinstance(query, str) else list(query)
+        terms = [t for line in lines for t in split_query_line(line)]
+        engine = self.engine()
+        with self._search_lock:  # captions, when the library has them, join the ranking (RRF)
+            result = hybrid_search(engine, self.store, terms, k, dense_only=dense_only, **filters.as_kwargs())
+        return self._with_tags(result)
+
+    def similar(self, image: int | str | Path, filters: Filters = NO_FILTERS, k: int = 200) -> SearchResult:
+        if k < 1:
+            raise UsageError("-k must be at least 1")
+        engine = self.engine()
+        with self._search_lock:
+            result = engine.similar(image, k=k, **filters.as_kwargs())
+        return self._with_tags(result)
+
+    def _with_tags(self, result: SearchResult) -> SearchResult:
+        """The result with every hit as a `Hit` carrying its applied tags."""
+        tags = self.store.applied_tags([h.image_id for h in result.hits])
+        hits = [_hit(h, tuple(tags.get(h.image_id, ()))) for h in result.hits]
+        return dataclasses.replace(result, hits=hits)
+
+    def duplicates(self, threshold: float = 0.95) -> list[DuplicateGroup]:
+        from app.core.duplicates import find_duplicates
+
+        if not 0.0 < threshold <= 1.0:
+            raise UsageError("--threshold must be in (0, 1]")
+        return find_duplicates(self.store, self.embedder().model_id, threshold)
+
+    # ---- jobs (generators of JobProgress; run them in a worker thread in the GUI) ------------------
+    def index_job(
+        self,
+        roots: Sequence[str | Path] | None = None,
+        should_stop: StopFn | None = None,
+        batch_size: int = 32,
+    ) -> Job:
+        """Add and (re)index `roots` (None: every library); returns the IndexSummary."""
+        from app.core.indexer import index
+
+        store = Store(self.db)  # the job may run in a worker thread: its own connection
+        targets = (
+            [Path(r).resolve() for r in roots] if roots is not None else [p for _, p, _ in store.roots()]
+        )
+        names = {str(t) for t in targets}
+        self.indexing |= names
+        try:
+            # The engine picks the new rows up on its next query (SearchEngine.refresh per search).
+            gen = index(store, self.embedder(), targets, batch_size=batch_size, should_stop=should_stop)
+            return (yield from as_job(JobKind.INDEX, gen))
+        finally:
+            self.indexing -= names
+            store.close()
+
+    def tag_job(
+        self, settings: TagSettings, labels_file: str | Path | None = None, should_stop: StopFn | None = None
+    ) -> Job:
+        """Tag every indexed image with the vocabulary (see `vocabulary_path`); returns the last TagProgress."""
+        from app.core.tag_vocab import load_vocabulary
+        from app.core.tagging import tag_library
+
+        vocab = load_vocabulary(self.vocabulary_path(labels_file))
+        store = Store(self.db)
+        last = None
+        try:
+            emb = self.embedder()
+            gen = tag_library(store, emb, vocab, min_score=settings.min_score, min_margin=settings.min_margin)
+            for last in gen:
+                yield describe(JobKind.TAG, last)
+                if should_stop is not None and should_stop():
+                    break  # each block is committed as it is written
+        finally:
+            store.close()
+        return last
+
+    def demo_job(self, settings: TagSettings, should_stop: StopFn | None = None) -> Job:
+        """Write the demo library (once), add and index it, and tag it with the demo vocabulary."""
+        from app.core.demo import demo_job
+
+        return (yield from demo_job(self, settings, should_stop))
+
+    def caption_job(
+        self, caption_model: str | None = None, limit: int | None = None, should_stop: StopFn | None = None
+    ) -> Job:
+        """Caption every library (running it is the opt-in, kept for later runs); resumable.
+
+        Returns the CaptionSummary, or None when there is no library yet.
+        """
+        from app.core.captions import caption_library, caption_model_dir, captioning_roots, set_captioning
+        from app.core.captions_backend import open_captioner
+
+        if limit is not None and limit < 0:
+            raise UsageError("--limit must not be negative")
+        store = Store(self.db)
+        try:
+            roots = [p for _, p, _ in store.roots()]
+            if not roots:
+                return None
+            opted = set(captioning_roots(store))
+            for root in roots:
+                if root not in opted:
+                    set_captioning(store, root, True)
+            captioner = open_captioner(caption_model_dir(caption_model), self.backend)
+            gen = caption_library(store, captioner, limit=limit, should_stop=should_stop)
+            return (yield from as_job(JobKind.CAPTION, gen))
+        finally:
+            store.close()
+
+
+def load_embedder(model: str | None, backend: str = "auto") -> Embedder:
+    """The embedder for a model name, folder or None (the default model), without a library."""
+    return open_embedder(resolve_model(model), backend)
+
+
+def _hit(h: Any, tags: tuple[str, ...]) -> Hit:
+    from app.core.hybrid import HybridHit
+
+    if isinstance(h, HybridHit):
+        return Hit(h.image_id, h.path, h.score, h.weak, h.caption, tags, h.fused, h.dense_rank, h.text_rank)
+    return Hit(h.image_id, h.path, h.score, h.weak, tags=tags)
+
+
+class _Serialized:
+    """An embedder whose calls run one at a time: the index job and a search share one model, and
+    backends (MLX streams, torch modules) are not promised to be safe under concurrent calls."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        for name in ("model_id", "model_type", "dim", "logit_scale", "logit_bias", "preprocess"):
+            setattr(self, name, getattr(inner, name))  # plain attributes and a pure (thread-safe) method
+        for name in ("image_size", "weak_cosine", "bundle"):
+            if hasattr(inner, name):
+                setattr(self, name, getattr(inner, name))
+
+    def embed_pixels(self, pixels):
+        with self._lock:
+            return self._inner.embed_pixels(pixels)
+
+    def embed_images(self, images):
+        with self._lock:
+            return self._inner.embed_images(images)
+
+    def embed_texts(self, texts):
+        with self._lock:
+            return self._inner.embed_texts(texts)
