@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="counts, errors, roots, models")
     _add_json(st)
 
+    dr = sub.add_parser("doctor", help="check a library file; --repair salvages a damaged one")
+    dr.add_argument(
+        "library", nargs="?", metavar="DB", help="library file (default: --db or the per-user one)"
+    )
+    dr.add_argument("--repair", action="store_true", help="fix what the checks found; the old file is kept")
+    _add_json(dr)
+
     m = sub.add_parser("models", help="list, pull or convert models")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION")
     ml = msub.add_parser("list")
@@ -146,5 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug or an unforeseen condition: still one line (FOVEA_DEBUG=1 for the trace)
         if os.environ.get("FOVEA_DEBUG"):
             raise
+        from app.core.faults import DiskFullError, is_disk_full, need_for
+
+        if is_disk_full(e):  # a write path that did not say which volume: the file named, else the library's
+            from app.commands.context import db_path
+
+            where = getattr(e, "filename", None) or db_path(args)
+            print(f"fovea: {DiskFullError(where, need_for(where), '')}", file=sys.stderr)
+            return 1
         print(f"fovea: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs Fovea and its test tools into .venv (idempotent). Debian/Ubuntu: also the system
-# OpenBLAS that MLX's CPU backend resolves to, and the libraries Qt needs offscreen and under Xvfb.
+# OpenBLAS that MLX's CPU backend resolves to, the libraries Qt needs offscreen and under Xvfb, and the
+# sqlite3 command (`fovea doctor --repair` uses its `.recover` when the build has it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     pkgs="libopenblas0-pthread xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
-libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0"
+libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 sqlite3"
     missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then

@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.backends import l2_normalize
-from app.core.store import SCHEMA_VERSION, Store, StoreError, migrate, path_to_text, text_to_path
+from app.core.store import (
+    SCHEMA_VERSION,
+    Store,
+    StoreError,
+    backups_of,
+    migrate,
+    path_to_text,
+    text_to_path,
+)
 from app.core.vectors import dequantize_int8
 
 
@@ -162,3 +170,63 @@ def test_path_text_round_trip_and_is_utf8(s):
     text = path_to_text(s)
     text.encode("utf-8")  # storable
     assert str(text_to_path(text)) == str(Path(s))
+
+
+def _v1_library(db: Path) -> None:
+    """A library at the oldest schema (v1) holding one image."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, target=1)
+    conn.execute("INSERT INTO roots (path, state) VALUES ('/photos', 'online')")
+    conn.execute(
+        "INSERT INTO images (root_id, path, size, status, width) VALUES (1, '/photos/a.jpg', 10, 'ok', 640)"
+    )
+    conn.close()
+
+
+def test_upgrade_from_the_oldest_schema_copies_the_file_first_and_keeps_two_copies(tmp_path):
+    db = tmp_path / "lib.sqlite"
+    made = []
+    for _ in range(3):
+        db.unlink(missing_ok=True)
+        _v1_library(db)
+        with Store(db) as s:
+            assert s.schema_version == SCHEMA_VERSION and s.upgraded_from == 1
+            made.append(s.backup)
+        with Store(db) as s:
+            assert s.backup is None  # nothing to upgrade, no copy
+    assert backups_of(db) == made[1:]  # the newest two
+    copy = sqlite3.connect(made[-1])
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert copy.execute("SELECT path, width FROM images").fetchall() == [("/photos/a.jpg", 640)]
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_failed_upgrade_leaves_the_file_as_it_was_and_the_copy_beside_it(tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _v1_library(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE tags (x)")  # step 2 creates `tags`: this makes the upgrade fail halfway
+    conn.close()
+    with pytest.raises(StoreError, match="already exists"):
+        Store(db)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # the step rolled back as one transaction
+    assert "camera" not in [r[1] for r in conn.execute("PRAGMA table_info(images)")]
+    conn.close()
+    (copy,) = backups_of(db)
+    assert sqlite3.connect(copy).execute("SELECT count(*) FROM images").fetchone()[0] == 1
+
+
+def test_upgrade_is_refused_when_the_copy_would_not_fit(tmp_path, monkeypatch):
+    from app.core import faults
+
+    db = tmp_path / "lib.sqlite"
+    _v1_library(db)
+    monkeypatch.setattr(faults, "free_bytes", lambda path: 4096)  # an os.statvfs that says the disk is full
+    with pytest.raises(faults.DiskFullError, match="the library was not changed") as e:
+        Store(db)
+    assert str(e.value).startswith(f"the disk holding {faults.volume_of(db)} is full: free about")
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1 and backups_of(db) == []
+    assert conn.execute("SELECT path FROM images").fetchall() == [("/photos/a.jpg",)]
+    conn.close()

@@ -20,6 +20,7 @@ _HANDLERS = {
     "caption-image": "captions",
     "status": "status",
     "models": "models",
+    "doctor": "doctor",
 }
 
 

@@ -19,8 +19,11 @@ def db_path(args: argparse.Namespace) -> Path:
 
 
 def open_library(args: argparse.Namespace, db: Path | None = None) -> Library:
-    """The library the command works on; the embedder opens on first use."""
-    return Library(db or db_path(args), getattr(args, "model", None), getattr(args, "backend", "auto"))
+    """The library the command works on; the embedder opens on first use. An upgrade's copy is announced."""
+    lib = Library(db or db_path(args), getattr(args, "model", None), getattr(args, "backend", "auto"))
+    if lib.upgrade_backup is not None:
+        err(f"fovea: {lib.upgrade_note()}")
+    return lib
 
 
 def tag_settings(args: argparse.Namespace) -> TagSettings:

@@ -54,7 +54,9 @@ class Library:
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()
-        _ = self.store  # open (and migrate) now, so a broken database fails here and not in a worker
+        first = self.store  # open (and migrate) now, so a broken database fails here and not in a worker
+        # The copy a schema upgrade made before changing the file (Store.backup), for the front ends to show.
+        self.upgrade_backup, self.upgraded_from = first.backup, first.upgraded_from
         self.model, self.backend = model, backend
         self._embedder = _Serialized(embedder) if embedder is not None else None
         self._engine: SearchEngine | None = None
@@ -72,6 +74,15 @@ class Library:
             with self._stores_lock:
                 self._stores.append(st)
         return st
+
+    def upgrade_note(self) -> str:
+        """What the upgrade did and how to go back (empty when this open upgraded nothing)."""
+        if self.upgrade_backup is None:
+            return ""
+        return (
+            f"upgraded the library from schema v{self.upgraded_from}; the file as it was is kept at "
+            f"{self.upgrade_backup} (to go back: quit Fovea, then copy that file over {self.db})"
+        )
 
     def close(self) -> None:
         with self._stores_lock:

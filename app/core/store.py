@@ -6,6 +6,7 @@ stored as text; names that are not valid UTF-8 are escaped reversibly (see `path
 
 from __future__ import annotations
 
+import glob
 import re
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ import numpy as np
 import sqlite_utils
 
 from app.core.errors import FoveaError
+from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_views import APPLIED, StoreViews, under_folder
 
 Step = str | Callable[[sqlite3.Connection], None]
@@ -73,6 +75,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 class StoreError(FoveaError):
     """A database that cannot be opened or upgraded."""
+
+
+def damage_hint(e: sqlite3.Error) -> str:
+    """What to do about an error that means the file itself is damaged; empty for other errors."""
+    text = str(e).lower()
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return "; run `fovea doctor --repair` to salvage what is readable (the damaged file is kept)"
+    return ""
 
 
 def path_to_text(path: str | Path) -> str:
@@ -140,6 +150,44 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return max(version, target)
 
 
+BACKUPS_KEPT = 2
+
+
+def backup_beside(conn: sqlite3.Connection, db: str | Path, reason: str) -> Path:
+    """A compact, consistent copy of the open database beside it (`NAME.backup-STAMP-REASON.sqlite`);
+    only the newest BACKUPS_KEPT copies are kept. Raises DiskFullError when the copy would not fit."""
+    import time
+
+    from app.core.faults import disk_full_guard, ensure_free
+
+    db = Path(db)
+    size = db.stat().st_size + (Path(f"{db}-wal").stat().st_size if Path(f"{db}-wal").exists() else 0)
+    kept = "the library was not changed"
+    ensure_free(db.parent, size + size // 10 + 1_000_000, kept)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = db.with_name(f"{db.stem}.backup-{stamp}-{reason}{db.suffix}")
+    n = 1
+    while dest.exists():  # two backups within a second (tests, a quick retry)
+        n += 1
+        dest = db.with_name(f"{db.stem}.backup-{stamp}.{n}-{reason}{db.suffix}")
+    try:
+        with disk_full_guard(db.parent, kept, size):
+            # VACUUM INTO: a consistent copy even with a WAL (it cannot run inside a transaction).
+            conn.execute("VACUUM INTO ?", (str(dest),))
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    for old in backups_of(db)[:-BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
+    return dest
+
+
+def backups_of(db: str | Path) -> list[Path]:
+    """Backups made by `backup_beside`, oldest first (the stamp in the name sorts by time)."""
+    db = Path(db)
+    return sorted(db.parent.glob(f"{glob.escape(db.stem)}.backup-*{glob.escape(db.suffix)}"))
+
+
 def _connect(path: str | Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one transaction.
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
@@ -159,12 +207,26 @@ class Store(StoreViews):
     def __init__(self, path: str | Path) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self.backup: Path | None = None  # the copy made before a schema upgrade, for the front ends to show
+        self.upgraded_from: int | None = None
         try:
             self.conn = _connect(path)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if 0 < version < SCHEMA_VERSION and str(path) != ":memory:":
+                # Upgrades never risk a library: the old file is copied before the first step runs.
+                self.backup = backup_beside(self.conn, path, f"v{version}")
+                self.upgraded_from = version
             migrate(self.conn)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{path}: {e}") from e
-        self.path = path
+        except BaseException as e:
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            if not isinstance(e, sqlite3.DatabaseError):
+                raise
+            if is_disk_full(e):
+                raise DiskFullError(path, need_for(path), "the library was not changed") from e
+            raise StoreError(f"{path}: {e}{damage_hint(e)}") from e
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -193,11 +255,13 @@ class Store(StoreViews):
             self._depth = 1
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")  # a full disk may refuse the commit itself (the WAL must grow)
+            except BaseException as e:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error) and is_disk_full(e):
+                    raise DiskFullError(self.path, need_for(self.path), KEPT_INDEX) from e
                 raise
-            else:
-                self.conn.execute("COMMIT")
             finally:
                 self._depth = 0
 

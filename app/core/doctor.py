@@ -1,0 +1,217 @@
+"""`fovea doctor`: check a library file and, on request, repair it (see `app.core.salvage`).
+
+The checks open the file read-only and never change it: SQLite's integrity check, rows that point
+at nothing (foreign rows, orphan embeddings), roots that are offline, the thumbnail cache's size.
+Each finding says what is wrong and what the person can do about it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+# Rows whose parent is gone: (table, description, WHERE clause selecting them).
+FOREIGN = (
+    ("tags", "tags of images no longer in the library", "image_id NOT IN (SELECT id FROM images)"),
+    ("captions", "captions of images no longer in the library", "image_id NOT IN (SELECT id FROM images)"),
+    ("images", "images whose library folder row is gone", "root_id IS NULL OR root_id NOT IN (SELECT id FROM roots)"),
+)  # fmt: skip
+ORPHAN_EMBEDDINGS = "image_id NOT IN (SELECT id FROM images)"
+REPAIRABLE = frozenset({"integrity", "foreign_rows", "orphan_embeddings"})  # what --repair can fix
+INTEGRITY_LINES = 20  # integrity_check stops after this many problems; enough to tell damage from a blip
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check: `ok`, a one-line `detail`, and `advice` when something should be done."""
+
+    check: str
+    ok: bool
+    detail: str
+    advice: str | None = None
+    count: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "check": self.check,
+            "ok": self.ok,
+            "detail": self.detail,
+            "advice": self.advice,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    db: Path
+    findings: tuple[Finding, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+    @property
+    def needs_repair(self) -> bool:
+        """Problems in the file itself (offline roots and a big cache are advice, not faults)."""
+        return any(f.check in REPAIRABLE and not f.ok for f in self.findings)
+
+    @property
+    def damaged(self) -> bool:
+        """SQLite itself reports damage: only a salvage (`--repair`) helps."""
+        return any(f.check == "integrity" and not f.ok for f in self.findings)
+
+    def to_json(self) -> dict:
+        return {
+            "db": str(self.db),
+            "healthy": self.healthy,
+            "needs_repair": self.needs_repair,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def open_readonly(db: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file (nor create it when it is missing)."""
+    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def integrity(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's integrity check: an empty list when the file is sound, else its first problems."""
+    try:
+        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({INTEGRITY_LINES})")]
+    except sqlite3.DatabaseError as e:  # 'file is not a database', a header SQLite cannot parse
+        return [str(e)]
+    return [] if rows == ["ok"] else rows
+
+
+def _count(conn: sqlite3.Connection, table: str, where: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def foreign_findings(conn: sqlite3.Connection) -> list[Finding]:
+    tables = _tables(conn)
+    out = []
+    found = [(desc, _count(conn, t, where)) for t, desc, where in FOREIGN if t in tables]
+    n = sum(c for _, c in found)
+    out.append(
+        Finding(
+            "foreign_rows",
+            n == 0,
+            "none" if n == 0 else "; ".join(f"{c} {d}" for d, c in found if c),
+            None if n == 0 else "fovea doctor --repair removes them (a copy of the file is kept)",
+            n,
+        )
+    )
+    if "embeddings" in tables:
+        orphans = _count(conn, "embeddings", ORPHAN_EMBEDDINGS)
+        out.append(
+            Finding(
+                "orphan_embeddings",
+                orphans == 0,
+                "none" if orphans == 0 else f"{orphans} embeddings of images no longer in the library",
+                None if orphans == 0 else "fovea doctor --repair removes them; search ignores them meanwhile",
+                orphans,
+            )
+        )
+    return out
+
+
+def root_findings(conn: sqlite3.Connection) -> list[Finding]:
+    """Roots recorded offline or not reachable now (an unplugged disk, an unmounted share)."""
+    from app.core.store import text_to_path
+
+    if "roots" not in _tables(conn):
+        return []
+    gone = [
+        str(text_to_path(p))
+        for p, state in conn.execute("SELECT path, state FROM roots ORDER BY id")
+        if state == "offline" or not os.path.isdir(text_to_path(p))
+    ]
+    return [
+        Finding(
+            "roots_offline",
+            not gone,
+            "all reachable" if not gone else "offline: " + ", ".join(gone),
+            None
+            if not gone
+            else "connect the disk or share and run `fovea index` again; their photos are kept meanwhile",
+            len(gone),
+        )
+    ]
+
+
+def cache_size(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under `folder`; (0, 0) when it does not exist."""
+    files = total = 0
+    for root, _, names in os.walk(folder):
+        for n in names:
+            try:
+                total += os.stat(os.path.join(root, n)).st_size
+                files += 1
+            except OSError:  # removed while we walked
+                pass
+    return files, total
+
+
+def thumbnail_finding(cache_dir: Path) -> Finding:
+    files, total = cache_size(cache_dir)
+    return Finding(
+        "thumbnails",
+        True,
+        f"{files} thumbnails, {total / 1e6:.1f} MB in {cache_dir}",
+        None
+        if total < 2e9
+        else f"the cache may be deleted to free space ({cache_dir}); it is rebuilt on demand",
+        files,
+    )
+
+
+def check(db: str | Path, thumbnails: Path | None = None) -> DoctorReport:
+    """Every check on the library file `db`, read-only. A missing file raises FileNotFoundError."""
+    from app.core.store import SCHEMA_VERSION
+
+    db = Path(db)
+    if not db.is_file():
+        raise FileNotFoundError(db)
+    findings: list[Finding] = []
+    conn = open_readonly(db)
+    try:
+        problems = integrity(conn)
+        findings.append(
+            Finding(
+                "integrity",
+                not problems,
+                "ok" if not problems else "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else ""),
+                None
+                if not problems
+                else "run `fovea doctor --repair`: it salvages what is readable into a new file and keeps this one",
+                len(problems),
+            )
+        )
+        if not problems:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                findings.append(
+                    Finding(
+                        "schema",
+                        False,
+                        f"schema v{version} is newer than this Fovea",
+                        "use the Fovea that wrote it",
+                    )
+                )
+            else:
+                findings.append(Finding("schema", True, f"v{version} (this Fovea: v{SCHEMA_VERSION})"))
+                findings += foreign_findings(conn)
+                findings += root_findings(conn)
+    finally:
+        conn.close()
+    if thumbnails is not None:
+        findings.append(thumbnail_finding(thumbnails))
+    return DoctorReport(db, tuple(findings))
