@@ -215,3 +215,18 @@ def test_sqlite3_command_recover_when_the_installed_one_has_it(tmp_path):
     assert result.method == "sqlite3 .recover"
     images, embedded = assert_rows_are_originals(db, vectors)
     assert 0 < len(embedded) < 300 and images > 0
+
+
+def test_cli_says_where_the_copy_made_before_an_upgrade_is(tmp_path, capsys):
+    db = tmp_path / "lib.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    from app.core.store import migrate
+
+    migrate(conn, target=1)
+    conn.close()
+    assert main(["--db", str(db), "status", "--json"]) == 0
+    err = capsys.readouterr().err
+    (copy,) = backups_of(db)
+    assert f"upgraded the library from schema v1; the file as it was is kept at {copy}" in err
+    assert "to go back: quit Fovea, then copy that file over" in err
+    assert main(["--db", str(db), "status", "--json"]) == 0 and "upgraded" not in capsys.readouterr().err
