@@ -6,6 +6,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,20 @@ def test_search_json_lists_hits_best_first_and_finds_what_the_query_names(indexe
         name = Path(json.loads(out)[0]["path"]).name
         right += name[:4].isdigit() and scenes[int(name[:4])].contains(colour, kind)
     assert len(classes) >= 8 and right / len(classes) >= 0.75, (right, len(classes))
+
+
+def test_search_with_backend_auto_never_imports_torch(indexed):
+    # torch is installed in the dev environment; without an NVIDIA driver `auto` must not import it.
+    code = (
+        "import sys; from app.cli import main; "
+        f"rc = main(['--db', {indexed['db']!r}, 'search', 'a red circle', '-k', '3', '--json']); "
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)"
+    )
+    env = {**os.environ, "FOVEA_DATA_DIR": str(indexed["root"] / "data")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["NO-TORCH", "0"]
+    assert json.loads(out.stdout[: out.stdout.rindex("NO-TORCH")])  # the hits were printed
 
 
 def test_negative_terms_need_no_double_dash_and_change_the_ranking(indexed, capsys):

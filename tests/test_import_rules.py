@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 QT = {"PySide6", "PyQt5", "PyQt6", "shiboken6"}
 TORCH = {"torch", "transformers", "torchvision"}
-# `backends/__init__` asks torch about CUDA for `--backend auto`, only when torch is installed.
+# `backends/__init__` probes torch about CUDA for `--backend auto` only when an NVIDIA driver is loaded
+# and no cached answer exists.
 LAZY_TORCH_FILES = {
     "app/core/backends/__init__.py",
     "app/core/backends/torch_backend.py",

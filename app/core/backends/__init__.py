@@ -6,7 +6,11 @@ through transformers (CUDA when present, else CPU) and is the reference for test
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -46,21 +50,68 @@ class Embedder(Protocol):
         ...
 
 
-def torch_cuda_available() -> bool:
-    """True when torch is importable and sees a CUDA device (imports torch only if installed)."""
+# A loaded NVIDIA kernel driver shows these (Linux); without one CUDA cannot work, whatever torch says.
+NVIDIA_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def nvidia_driver_present(markers: Sequence[str] = NVIDIA_MARKERS) -> bool:
+    """True when an NVIDIA driver is loaded (device files / procfs), found without importing anything."""
+    return any(os.path.exists(m) for m in markers)
+
+
+def _torch_version() -> str | None:
+    """The installed torch's version from its metadata (no import), None when it is not installed."""
     if importlib.util.find_spec("torch") is None:
+        return None
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _probe_cache() -> Path:
+    from app.core.paths import user_data_dir
+
+    return user_data_dir() / "cuda-probe.json"
+
+
+def torch_cuda_available(cache: Path | None = None) -> bool:
+    """True when torch is installed and sees a CUDA device.
+
+    Decided without importing torch wherever possible: no torch installed or no NVIDIA driver loaded
+    means False at once; otherwise the answer of an earlier probe for this torch version is reused
+    (cached beside the user data), and only a first probe imports torch (which `auto` then uses).
+    """
+    if not nvidia_driver_present():
         return False
+    version = _torch_version()
+    if version is None:
+        return False
+    cache = cache or _probe_cache()
+    key = f"{version}|{sys.executable}"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return bool(cached["cuda"])
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass  # no probe yet, or an unreadable one: probe again
     import torch
 
-    return bool(torch.cuda.is_available())
+    found = bool(torch.cuda.is_available())
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "cuda": found}))
+    except OSError:
+        pass  # a read-only data folder only costs the probe next time
+    return found
 
 
 def resolve_backend(name: str) -> str:
-    """`auto` picks torch where torch and CUDA are present and mlx everywhere else."""
+    """`auto` picks torch where torch and CUDA are present and mlx everywhere else (macOS: always mlx)."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
     if name == "auto":
-        return "torch" if torch_cuda_available() else "mlx"
+        return "torch" if sys.platform != "darwin" and torch_cuda_available() else "mlx"
     return name
 
 
