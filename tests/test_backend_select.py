@@ -36,10 +36,10 @@ def test_no_driver_means_mlx_and_torch_is_never_imported():
 
 
 def test_a_cached_probe_answers_without_importing_torch(tmp_path):
-    if backends._torch_version() is None:
+    if backends._torch_install() is None:
         pytest.skip("torch is not installed")
     cache = tmp_path / "probe.json"
-    key = f"{backends._torch_version()}|{sys.executable}"
+    key = f"{backends._torch_install()}|{sys.executable}"
     cache.write_text(json.dumps({"key": key, "cuda": True}))
     code = (
         "import sys; from pathlib import Path; from app.core import backends as b; "
@@ -52,7 +52,7 @@ def test_a_cached_probe_answers_without_importing_torch(tmp_path):
 
 
 def test_a_missing_or_foreign_probe_is_redone_and_cached(tmp_path, monkeypatch):
-    if backends._torch_version() is None:
+    if backends._torch_install() is None:
         pytest.skip("torch is not installed")
     import torch
 
@@ -61,7 +61,7 @@ def test_a_missing_or_foreign_probe_is_redone_and_cached(tmp_path, monkeypatch):
     cache.write_text(json.dumps({"key": "another torch", "cuda": not torch.cuda.is_available()}))
     assert torch_cuda_available(cache) == torch.cuda.is_available()
     saved = json.loads(cache.read_text())
-    assert saved["cuda"] == torch.cuda.is_available() and saved["key"].startswith(backends._torch_version())
+    assert saved["cuda"] == torch.cuda.is_available() and saved["key"].startswith(backends._torch_install())
     cache.write_text("{not json")  # corrupt: probed again, never trusted
     assert torch_cuda_available(cache) == torch.cuda.is_available()
 

@@ -6,7 +6,6 @@ through transformers (CUDA when present, else CPU) and is the reference for test
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -59,14 +58,19 @@ def nvidia_driver_present(markers: Sequence[str] = NVIDIA_MARKERS) -> bool:
     return any(os.path.exists(m) for m in markers)
 
 
-def _torch_version() -> str | None:
-    """The installed torch's version from its metadata (no import), None when it is not installed."""
-    if importlib.util.find_spec("torch") is None:
+def _torch_install() -> str | None:
+    """Where the installed torch lives and when it was written (no import), None when not installed.
+
+    A reinstall changes the key, so a cached CUDA probe is redone. (Not importlib.metadata: PyInstaller
+    would see a literal `version("torch")` and bundle torch's metadata.)
+    """
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.origin:
         return None
     try:
-        return importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        return f"{spec.origin}@{os.stat(spec.origin).st_mtime_ns}"
+    except OSError:
+        return spec.origin
 
 
 def _probe_cache() -> Path:
@@ -79,16 +83,16 @@ def torch_cuda_available(cache: Path | None = None) -> bool:
     """True when torch is installed and sees a CUDA device.
 
     Decided without importing torch wherever possible: no torch installed or no NVIDIA driver loaded
-    means False at once; otherwise the answer of an earlier probe for this torch version is reused
-    (cached beside the user data), and only a first probe imports torch (which `auto` then uses).
+    means False at once; otherwise the answer of an earlier probe for this torch install is reused
+    (cached in the user data folder), and only a first probe imports torch (which `auto` then uses).
     """
     if not nvidia_driver_present():
         return False
-    version = _torch_version()
-    if version is None:
+    install = _torch_install()
+    if install is None:
         return False
     cache = cache or _probe_cache()
-    key = f"{version}|{sys.executable}"
+    key = f"{install}|{sys.executable}"
     try:
         cached = json.loads(cache.read_text())
         if cached.get("key") == key:
