@@ -16,9 +16,25 @@ from typing import Literal
 import numpy as np
 
 from app.core.errors import UsageError
-from app.core.vector_index import spherical_kmeans
 
 _BLOCK = 1024  # rows per block of an all-pairs pass: (1024, n) float32 scores at a time
+
+
+def spherical_kmeans(x: np.ndarray, nlist: int, iters: int, rng: np.random.Generator) -> np.ndarray:
+    """(m, d) rows -> (nlist, d) unit centroids maximising the inner product with their members."""
+    cent = x[rng.choice(len(x), nlist, replace=False)].copy()
+    for _ in range(iters):
+        near = np.argmax(x @ cent.T, axis=1)
+        order = np.argsort(near, kind="stable")
+        counts = np.bincount(near, minlength=nlist)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sums = np.zeros_like(cent)
+        full = counts > 0
+        sums[full] = np.add.reduceat(x[order], starts[full], axis=0)  # per-list sums of member rows
+        empty = np.linalg.norm(sums, axis=1) == 0  # an empty list restarts from a random row
+        sums[empty] = x[rng.choice(len(x), int(empty.sum()), replace=False)]
+        cent = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return cent.astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from app.core.backends import Embedder
 from app.core.decode import DecodeError, open_image
 from app.core.errors import UsageError
+from app.core.index_file import IndexFileError, index_path, load_index, save_index
 from app.core.query import QueryTerm, combine, parse_query
 from app.core.vector_index import IndexConfig, VectorIndex
 
@@ -32,6 +33,10 @@ WEAK_COSINE: dict[tuple[str, QueryKind], float] = {
     ("siglip", "image"): 0.60,
 }
 _DEFAULT_WEAK: dict[QueryKind, float] = {"text": 0.20, "image": 0.60}
+# A persisted index is rewritten once it holds this many rows more than the file, and this share more:
+# a save costs about as much as reading the file, so growth by small batches does not rewrite it each time.
+_SAVE_MIN_ROWS = 1000
+_SAVE_GROWTH = 0.25
 
 
 def weak_threshold(model_type: str, kind: QueryKind) -> float:
@@ -66,6 +71,7 @@ class SearchEngine:
         config: IndexConfig | None = None,
         weak_threshold: float | dict[QueryKind, float] | None = None,
         rescore: int = 64,
+        persist: bool = True,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -76,14 +82,65 @@ class SearchEngine:
         # bench, and each SQLite float16 row fetched costs ~10-50 us.
         self.rescore = rescore
         self._last_rowid = 0
+        self._config = config
+        # The index persisted beside the library (app.core.index_file): None for in-memory stores.
+        self._index_file = (
+            None if str(store.path) == ":memory:" or not persist else index_path(store.path, self.model_id)
+        )
+        self._generation: int | None = None  # the store generation the index reflects (None: not started)
+        self._saved_rows = 0
 
     def refresh(self) -> int:
-        """Load the rows the store gained since the last refresh; returns how many."""
+        """Load the rows the store gained since the last refresh; returns how many.
+
+        The first refresh in a process starts from the persisted index when it is current (only the
+        rows added since it was written are read), else from the store, and persists the result.
+        """
+        generation = self.store.vectors_generation()  # read first: a later bump only makes the file stale
+        if self._generation is None:
+            self._generation = generation
+            self._restore(generation)
         ids, i8, scales, last = self.store.embedding_rows(self.model_id, self._last_rowid)
         if len(ids):
             self.index.add(ids, i8, scales)
         self._last_rowid = last
+        grown = len(self.index) - self._saved_rows
+        if generation == self._generation and grown > (
+            0 if self._saved_rows == 0 else max(_SAVE_MIN_ROWS, _SAVE_GROWTH * self._saved_rows)
+        ):
+            self._persist(generation)
         return len(ids)
+
+    def _restore(self, generation: int) -> None:
+        if self._index_file is None:
+            return
+        try:
+            loaded = load_index(
+                self._index_file,
+                model_id=self.model_id,
+                dim=self.embedder.dim,
+                generation=generation,
+                config=self._config,
+            )
+        except IndexFileError:
+            return  # missing, stale or damaged: rebuilt from the store by this refresh
+        self.index, self._last_rowid, self._saved_rows = loaded.index, loaded.last_rowid, len(loaded.index)
+
+    def _persist(self, generation: int) -> None:
+        """Write the index beside the library; a read-only folder only costs the rebuild next time."""
+        if self._index_file is None:
+            return
+        try:
+            save_index(
+                self._index_file,
+                self.index,
+                generation=generation,
+                last_rowid=self._last_rowid,
+                model_id=self.model_id,
+            )
+        except OSError:
+            return
+        self._saved_rows = len(self.index)
 
     # ---- queries -------------------------------------------------------------------------------
     def threshold(self, kind: QueryKind) -> float:

@@ -69,6 +69,18 @@ MIGRATIONS: list[list[Step]] = [
         ),
         "INSERT INTO text_dirty SELECT id FROM images",
     ],
+    [  # 4: a counter bumped by every change a persisted search index cannot replay by rowid (app.core.index_file)
+        "CREATE TABLE vectors_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL)",
+        "INSERT INTO vectors_generation VALUES (0, 0)",
+        # New embeddings get new rowids and are replayed; deletions and images leaving 'ok' are not.
+        """CREATE TRIGGER embeddings_generation AFTER DELETE ON embeddings BEGIN
+               UPDATE vectors_generation SET value = value + 1 WHERE id = 0; END""",
+        """CREATE TRIGGER images_generation_status AFTER UPDATE OF status ON images
+               WHEN OLD.status = 'ok' AND NEW.status != 'ok' BEGIN
+               UPDATE vectors_generation SET value = value + 1 WHERE id = 0; END""",
+        """CREATE TRIGGER images_generation_delete AFTER DELETE ON images WHEN OLD.status = 'ok' BEGIN
+               UPDATE vectors_generation SET value = value + 1 WHERE id = 0; END""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -289,6 +301,10 @@ class Store(StoreViews):
         q = np.frombuffer(b"".join(r[2] for r in rows), np.int8).reshape(len(rows), -1)  # (n, d)
         scales = np.fromiter((r[3] for r in rows), np.float32, len(rows))
         return ids, q, scales, int(rows[-1][0])
+
+    def vectors_generation(self) -> int:
+        """Bumped (by triggers) whenever an embedding is deleted or an image leaves 'ok'; appends do not bump it."""
+        return int(self.conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()[0])
 
     def f16_vectors(self, model_id: str, image_ids: Sequence[int]) -> np.ndarray:
         """float16 (len(ids), d) in the order given; rows of ids without an embedding are zero."""
