@@ -112,10 +112,10 @@ class VectorIndex:
 
     @property
     def nbytes(self) -> int:
-        """Resident bytes of every array the index holds (capacity included)."""
-        arrays = [self._ids, self._pre, self._rest, self._sp, self._sr, self._alive]
-        arrays += [a for a in (self._rot, self._id_order) if a is not None]
-        return int(sum(a.nbytes for a in arrays))
+        """Bytes of the rows held (spare capacity is allocated but never touched, so not resident)."""
+        rows = [self._ids, self._pre, self._rest, self._sp, self._sr, self._alive]
+        total = sum(a[: self._n].nbytes for a in rows)
+        return int(total + sum(a.nbytes for a in (self._rot, self._id_order) if a is not None))
 
     @property
     def fitted_at(self) -> int:
