@@ -332,7 +332,7 @@ class VectorIndex:
         first = min(max(cfg.first_pass, 2 * k), n_allowed)
         # The first pass's threshold from a strided sample: an exact argpartition of 1M scores costs ~10 ms.
         pool = prefix if cand is None else prefix[cand]
-        stride = max(1, len(pool) // 65536)
+        stride = max(1, len(pool) // 16384)
         sample = pool[::stride]
         want = min(len(sample) - 1, max(1, first // stride))
         t0 = np.partition(sample, len(sample) - want)[len(sample) - want]
