@@ -31,6 +31,16 @@ def _engine(db) -> tuple[SearchEngine, CountingStore]:
     return SearchEngine(store, FakeEmbedder(), config=CFG), store
 
 
+def _library(tmp_path, n: int, seed: int):
+    """A store of n images with random unit vectors: (db path, vectors, ids, rng)."""
+    db = tmp_path / "lib.sqlite"
+    rng = np.random.default_rng(seed)
+    vecs = unit(rng.standard_normal((n, D)))
+    with Store(db) as s:
+        ids = add_images(s, vecs)
+    return db, vecs, ids, rng
+
+
 def _top(engine: SearchEngine, q: np.ndarray, k: int = 10) -> list[int]:
     return [h.image_id for h in engine.search_vector(q, k).hits]
 
@@ -40,11 +50,7 @@ def _truth(vectors: np.ndarray, ids: list[int], q: np.ndarray, k: int = 10) -> l
 
 
 def test_a_new_process_starts_from_the_file_and_reads_only_newer_rows(tmp_path):
-    db = tmp_path / "lib.sqlite"
-    rng = np.random.default_rng(0)
-    vecs = unit(rng.standard_normal((1500, D)))
-    with Store(db) as s:
-        ids = add_images(s, vecs)
+    db, vecs, ids, rng = _library(tmp_path, 1500, 0)
     q = unit(rng.standard_normal(D))
     first, store = _engine(db)
     assert _top(first, q) == _truth(vecs, ids, q)
@@ -65,11 +71,7 @@ def test_a_new_process_starts_from_the_file_and_reads_only_newer_rows(tmp_path):
 
 
 def test_a_stale_file_is_rebuilt_not_trusted(tmp_path):
-    db = tmp_path / "lib.sqlite"
-    rng = np.random.default_rng(1)
-    vecs = unit(rng.standard_normal((800, D)))
-    with Store(db) as s:
-        ids = add_images(s, vecs)
+    db, vecs, ids, rng = _library(tmp_path, 800, 1)
     q = vecs[3]
     engine, store = _engine(db)
     assert _top(engine, q, 1) == [ids[3]]
@@ -89,11 +91,7 @@ def test_a_stale_file_is_rebuilt_not_trusted(tmp_path):
 
 
 def test_a_damaged_or_deleted_file_is_rebuilt(tmp_path):
-    db = tmp_path / "lib.sqlite"
-    rng = np.random.default_rng(2)
-    vecs = unit(rng.standard_normal((600, D)))
-    with Store(db) as s:
-        ids = add_images(s, vecs)
+    db, vecs, ids, rng = _library(tmp_path, 600, 2)
     q = unit(rng.standard_normal(D))
     engine, store = _engine(db)
     want = _top(engine, q)

@@ -1,8 +1,10 @@
 """The search engine: rclip-style queries over the in-memory index, ranked exactly from float16 vectors.
 
 Stages (chosen with bench/search.py): the `VectorIndex` holds every image's int8 vector and finds a
-candidate pool by approximate score; the pool's float16 vectors are read from the store and rescored
-exactly (int8 alone caps recall@10 near 0.98), then filters and image records shape the hits.
+candidate pool by approximate score (its rule is in app/core/vector_index.py); the pool's float16
+vectors are read from the store and rescored exactly (int8 alone caps recall@10 near 0.98), then
+filters and image records shape the hits. The index is persisted beside the library
+(app/core/index_file.py), so a new process starts from it instead of rebuilding.
 """
 
 from __future__ import annotations
