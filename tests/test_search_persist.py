@@ -123,3 +123,26 @@ def test_appends_do_not_bump_the_generation_but_deletions_do(tmp_path):
         with s.transaction() as conn:
             conn.execute("DELETE FROM images WHERE id = ?", (ids[2],))
         assert s.vectors_generation() == g0 + 2
+
+
+def test_a_file_from_a_later_state_of_the_store_is_not_trusted(tmp_path):
+    db, vecs, ids, rng = _library(tmp_path, 300, 3)
+    backup = tmp_path / "backup.sqlite"
+    with Store(db) as s:
+        s.conn.execute("VACUUM INTO ?", (str(backup),))
+        add_images(s, unit(rng.standard_normal((50, D))))
+    q = unit(rng.standard_normal(D))
+    engine, store = _engine(db)
+    _top(engine, q)  # writes the file for 350 images
+    store.close()
+    backup.replace(db)  # the user puts the older copy back; the file stays
+    for extra in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        extra.unlink(missing_ok=True)
+    engine, store = _engine(db)
+    assert _top(engine, q) == _truth(vecs, ids, q) and store.reads == [0]
+    store.close()
+
+
+def test_fresh_stores_start_from_different_generations(tmp_path):
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        assert a.vectors_generation() != b.vectors_generation()

@@ -126,6 +126,8 @@ class SearchEngine:
             )
         except IndexFileError:
             return  # missing, stale or damaged: rebuilt from the store by this refresh
+        if loaded.last_rowid > self.store.last_embedding_rowid():
+            return  # written for a later state of the store (e.g. a backup was put back): rebuilt
         self.index, self._last_rowid, self._saved_rows = loaded.index, loaded.last_rowid, len(loaded.index)
 
     def _persist(self, generation: int) -> None:

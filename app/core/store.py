@@ -71,7 +71,8 @@ MIGRATIONS: list[list[Step]] = [
     ],
     [  # 4: a counter bumped by every change a persisted search index cannot replay by rowid (app.core.index_file)
         "CREATE TABLE vectors_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL)",
-        "INSERT INTO vectors_generation VALUES (0, 0)",
+        # A random start: a fresh or salvaged store never matches a file written for another one.
+        "INSERT INTO vectors_generation VALUES (0, abs(random() % 1000000000000))",
         # New embeddings get new rowids and are replayed; deletions and images leaving 'ok' are not.
         """CREATE TRIGGER embeddings_generation AFTER DELETE ON embeddings BEGIN
                UPDATE vectors_generation SET value = value + 1 WHERE id = 0; END""",
@@ -305,6 +306,10 @@ class Store(StoreViews):
     def vectors_generation(self) -> int:
         """Bumped (by triggers) whenever an embedding is deleted or an image leaves 'ok'; appends do not bump it."""
         return int(self.conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()[0])
+
+    def last_embedding_rowid(self) -> int:
+        """The highest embeddings rowid (0 when empty): a file claiming a later one is from another store."""
+        return int(self.conn.execute("SELECT coalesce(max(rowid), 0) FROM embeddings").fetchone()[0])
 
     def f16_vectors(self, model_id: str, image_ids: Sequence[int]) -> np.ndarray:
         """float16 (len(ids), d) in the order given; rows of ids without an embedding are zero."""
