@@ -1,9 +1,15 @@
-"""Render the main window's states into docs/screenshots/ (run under Xvfb, offline, in a temporary data dir).
+"""Render the window's states into docs/screenshots/ (run under Xvfb, offline, in a temporary data dir).
 
     xvfb-run -a -s "-screen 0 1440x900x24" python scripts/screenshots.py [--out docs/screenshots]
 
-Uses the demo CLIP model when resources/models/fovea-demo-clip exists, else the tests' fake embedder
-(whose "red circle" query is mapped onto a red-circle image so the results screenshot is meaningful).
+Two libraries:
+- real photographs (scikit-image's and matplotlib's bundled samples, plus an exact copy, a resized copy, a
+  panorama, a tall crop, a 14x25 GIF and broken files: tests/builders/real_photos.py). No real CLIP
+  checkpoint can be downloaded here, so this library is searched with the tests' stand-in embedder, whose
+  query "a cat" is mapped onto the cat photo: the grid, sections, duplicates and errors are real, the
+  ranking is the stand-in's.
+- the demo library (generated scenes) with the bundled demo CLIP model, indexed and tagged by the same
+  jobs as `fovea demo` (tags, review queue and search are the model's own).
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-QUERY = "red circle"
-WEAK_QUERY = "a purple elephant at the beach"
+CAT = "a cat"
+NOTHING = "a purple elephant at the beach"
 
 
-def fake_embedder(target: Path):
+def stand_in_embedder(cat: Path):
     from app.core.decode import open_image
     from tests.builders.fake_embedder import FakeEmbedder
 
@@ -30,27 +36,189 @@ def fake_embedder(target: Path):
         def embed_texts(self, texts):
             out = super().embed_texts(texts)
             for i, t in enumerate(texts):
-                if t in (QUERY, WEAK_QUERY):  # WEAK_QUERY points away from the photos: only weak hits
-                    out[i] = self.embed_images([open_image(target).image])[0] * (1 if t == QUERY else -1)
+                if t in (CAT, NOTHING):  # NOTHING points away from every photo: only weak hits
+                    out[i] = self.embed_images([open_image(cat).image])[0] * (1 if t == CAT else -1)
             return out
 
     return Shots(image_size=48)
 
 
 class Gated:
-    """Any embedder, held after 64 images until `gate` is set: the 'indexing' screenshot catches the job mid-way."""
+    """Any embedder, held after `after` images until `gate` is set: the 'indexing' shot catches the job."""
 
-    def __init__(self, inner) -> None:
-        self.inner, self.gate, self.seen = inner, threading.Event(), 0
+    def __init__(self, inner, after: int) -> None:
+        self.inner, self.after, self.gate, self.seen = inner, after, threading.Event(), 0
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
     def embed_pixels(self, pixels):
-        if self.seen >= 64:
+        if self.seen >= self.after:
             self.gate.wait(60)
         self.seen += len(pixels)
         return self.inner.embed_pixels(pixels)
+
+
+class Shooter:
+    def __init__(self, app, out: Path) -> None:
+        self.app, self.out, self.win = app, out, None
+
+    def settle(self, seconds: float = 0.6, until=None, timeout: float = 180.0) -> None:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds or (until is not None and not until()):
+            self.app.processEvents()
+            time.sleep(0.005)
+            if time.monotonic() - t0 > timeout:
+                w = self.win
+                raise TimeoutError(
+                    f"the window did not reach the expected state ({w.jobs.label.text()!r}, "
+                    f"{len(w.model.items)} items, job running: {w.jobs.running})"
+                )
+
+    def shot(self, name: str, widget=None, settle: float = 0.8) -> None:
+        self.settle(settle)
+        path = self.out / f"{name}.png"
+        (widget or self.win).grab().save(str(path))
+        print(path)
+
+
+def open_window(shooter: Shooter, tmp: Path, name: str, embedder):
+    from app.core.api import Library
+    from app.gui.main_window import MainWindow
+
+    session = Library(tmp / f"{name}.sqlite", embedder=embedder)
+    win = MainWindow(session, tmp / "thumbs")
+    win.resize(1360, 840)
+    win.show()
+    shooter.win = win
+    return win, session
+
+
+def real_photos(s: Shooter, tmp: Path, dark: bool) -> None:
+    from app.gui.app import apply_appearance
+    from tests.builders.real_photos import write_real_photos
+
+    apply_appearance("dark" if dark else "light")
+    photos = tmp / ("Photos dark" if dark else "Photos")
+    named = write_real_photos(photos)
+    (photos / "IMG_0999.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated by a bad card reader")
+    emb = stand_in_embedder(named["chelsea"])
+    win, session = open_window(s, tmp, "real-dark" if dark else "real", emb)
+    n = sum(1 for p in photos.iterdir()) - 2  # all but the two broken files
+    if not dark:
+        s.settle(1.0)
+        s.shot("01-first-run")
+    win.add_folders([str(photos)])
+    s.settle(0.5, until=lambda: not win.jobs.running and len(win.model.items) == n)
+    win.grid.set_cell(132)  # the whole library on one screen, panorama and 14x25 GIF included
+    row = next(r for r, it in enumerate(win.model.items) if Path(it.path).name == "astronaut.jpg")
+    win.grid.setCurrentIndex(win.model.index(row))
+    s.shot("16-dark-grid" if dark else "03-grid-real-photos", settle=1.5)
+    win.grid.set_cell(168)
+    if dark:
+        win.sidebar.select_view("duplicates")
+        s.settle(0.5, until=lambda: bool(win.dups_page.groups))
+        s.shot("17-dark-duplicates", settle=1.5)
+        win.close()
+        session.close()
+        return
+
+    session.engine()._weak_override = {"text": 0.9, "image": 0.9}  # the stand-in's cosines: see the docstring
+    win.search.setText(CAT)
+    win.run_search()
+    s.settle(0.3, until=lambda: win.jobs.label.text().endswith(f"“{CAT}”"))
+    s.shot("04-search-strong-then-weaker", settle=1.2)
+    win.toggle_weak()
+    s.shot("05-weaker-matches-open", settle=1.2)
+    win.search.setText(NOTHING)
+    win.run_search()
+    s.settle(0.3, until=lambda: win.jobs.label.text().endswith(f"“{NOTHING}”"))
+    s.shot("06-no-strong-match", settle=1.2)
+    session.engine()._weak_override = None
+    win.clear_search()
+
+    win.sidebar.select_view("duplicates")
+    s.settle(0.5, until=lambda: bool(win.dups_page.groups))
+    exact = next(g for g in win.dups_page.groups if g.kind == "exact")
+    s.settle(0.5, until=lambda: exact.image_ids[0] in win.dups_page.cells)
+    keep = next(i for i, p in zip(exact.image_ids, exact.paths, strict=True) if p.name == "chelsea.jpg")
+    win.dups_page.cells[keep].keep.click()
+    s.shot("07-duplicates", settle=1.5)
+
+    win.sidebar.select_view("errors")
+    s.shot("08-errors")
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # this machine is offline anyway; say so at once
+    from app.gui.preferences import pull_job
+
+    win.sidebar.select_view("all")
+    win.jobs.start(pull_job("clip-vit-b32"), "Pulling clip-vit-b32")
+    s.settle(0.3, until=lambda: "Pulling clip-vit-b32" in win.notices.bars)
+    s.shot("09-download-failed-offline", settle=1.0)
+    win.notices.dismiss("Pulling clip-vit-b32")
+
+    win.set_fit(True)
+    win.grid.set_cell(260)
+    s.shot("10-whole-photos-zoomed", settle=1.5)
+    win.set_fit(False)
+    win.grid.set_cell(168)
+
+    from app.gui.help import SearchHelp
+
+    help_page = SearchHelp(win)
+    help_page.show()
+    s.shot("11-how-searching-works", widget=help_page)
+    help_page.close()
+
+    from app.core.library_file import diagnose
+    from app.core.store import Store, StoreError
+    from app.gui.library_problem import LibraryProblemDialog
+
+    broken = tmp / "Fovea library.sqlite"
+    broken.write_bytes(b"SQLite format 3\x00" + b"\x00\xff" * 4000)
+    try:
+        Store(broken)
+    except StoreError as e:
+        dlg = LibraryProblemDialog(diagnose(broken, e))
+        dlg.show()
+        s.shot("12-library-cannot-be-opened", widget=dlg)
+        dlg.close()
+    win.close()
+    session.close()
+
+
+def demo_library(s: Shooter, tmp: Path, dark: bool) -> None:
+    import mlx_models  # noqa: F401  (OpenBLAS before mlx)
+
+    from app.core.backends import open_embedder
+    from app.core.paths import demo_model_dir
+    from app.gui.app import apply_appearance
+
+    apply_appearance("dark" if dark else "light")
+    emb = Gated(open_embedder(demo_model_dir(), "mlx"), after=10**9 if dark else 64)
+    win, session = open_window(s, tmp, "demo-dark" if dark else "demo", emb)
+    win.open_demo()  # write, index and tag with the demo vocabulary: the same job as `fovea demo`
+    if not dark:
+        s.settle(0.3, until=lambda: win.jobs.running and len(win.model.items) >= 64)
+        s.shot("02-indexing", settle=1.0)
+    emb.gate.set()
+    s.settle(1.0, until=lambda: not win.jobs.running and win.jobs.job_label.text().endswith("finished"))
+    win.search.setText("red circle")
+    win.run_search()
+    s.settle(0.3, until=lambda: win.jobs.label.text().endswith("“red circle”"))
+    s.shot("18-dark-demo-search" if dark else "13-demo-search", settle=1.2)
+    if dark:
+        win.close()
+        session.close()
+        return
+    win.clear_search()
+    win.sidebar.select_view("tags")
+    s.shot("14-demo-tags")
+    win.sidebar.select_view("review")
+    s.settle(0.3, until=lambda: len(win.model.items) > 0)
+    s.shot("15-demo-review-queue", settle=1.2)
+    win.close()
+    session.close()
 
 
 def main() -> int:
@@ -61,123 +229,17 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="fovea-shots-"))
     os.environ["FOVEA_DATA_DIR"] = str(tmp / "data")
 
-    from app.core.api import Library
     from app.core.paths import demo_model_dir
-    from app.core.tag_store import replace_machine_tags
-    from app.gui.app import apply_appearance, make_app
-    from app.gui.main_window import MainWindow
-    from training.scenes import captions, make_scenes, render
+    from app.gui.app import make_app
 
-    photos = tmp / "Holiday photos"
-    photos.mkdir()
-    scenes = make_scenes(2024, 120)
-    for i, sc in enumerate(scenes):
-        render(sc, 256).save(photos / f"IMG_{1000 + i}.jpg", quality=92)
-    (photos / "IMG_0999.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated by a bad card reader")
-    (photos / "notes.heic").write_bytes(b"not really an image")
-    red = next(i for i, sc in enumerate(scenes) if sc.contains("red", "circle"))
-
-    app = make_app()
-    apply_appearance("light")
+    s = Shooter(make_app(), args.out)
+    real_photos(s, tmp, dark=False)
+    real_photos(s, tmp, dark=True)
     if (demo_model_dir() / "config.json").is_file():
-        import mlx_models  # noqa: F401  (OpenBLAS before mlx)
-
-        from app.core.backends import open_embedder
-
-        emb, fake = open_embedder(demo_model_dir(), "mlx"), None
+        demo_library(s, tmp, dark=False)
+        demo_library(s, tmp, dark=True)
     else:
-        emb = fake = fake_embedder(photos / f"IMG_{1000 + red}.jpg")
-    emb = Gated(emb)
-    session = Library(tmp / "library.sqlite", embedder=emb)
-    win = MainWindow(session, tmp / "thumbs")
-    win.resize(1360, 840)
-    win.show()
-
-    def settle(seconds: float = 0.6, until=None, timeout: float = 120.0) -> None:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds or (until is not None and not until()):
-            app.processEvents()
-            time.sleep(0.005)
-            if time.monotonic() - t0 > timeout:
-                raise TimeoutError(
-                    f"the window did not reach the expected state ({win.jobs.label.text()!r}, "
-                    f"{len(win.model.items)} items, job running: {win.jobs.running})"
-                )
-
-    def shot(name: str) -> None:
-        settle(0.8)
-        path = args.out / f"{name}.png"
-        win.grab().save(str(path))
-        print(path)
-
-    settle(1.0)
-    shot("01-empty-first-run")
-
-    win.add_folders([str(photos)])
-    settle(
-        0.5, until=lambda: win.jobs.running and win.jobs.progress.value() >= 64 and len(win.model.items) >= 64
-    )
-    settle(0.3)
-    win.grab().save(str(args.out / "02-indexing.png"))
-    print(args.out / "02-indexing.png")
-    emb.gate.set()
-    settle(0.5, until=lambda: not win.jobs.running and len(win.model.items) == 120)
-
-    win.search.setText(QUERY)
-    win.run_search()
-    settle(0.5, until=lambda: win.jobs.label.text().endswith(f"“{QUERY}”"))
-    shot("03-search-results")
-
-    if fake is None:
-        # The demo model's text-image cosines sit near 0.8 for any query, above CLIP's documented 0.20
-        # weak line; raise the line here so the screenshot can show the state.
-        session.engine()._weak_override = {"text": 0.95, "image": 0.95}
-    win.search.setText(WEAK_QUERY)
-    win.run_search()
-    settle(0.3, until=lambda: win.jobs.label.text().endswith(f"“{WEAK_QUERY}”"))
-    shot("04-no-strong-match")
-
-    # Tags and a caption, as the tagger and captioner would leave them.
-    ids = [it.image_id for it in win.model.items[:6]]
-    rows = []
-    for n, image_id in enumerate(ids):
-        sc = scenes[int(Path(session.image_details(image_id).path).stem[4:]) - 1000]
-        for k, shape in enumerate(sc.shapes[:2]):
-            status = "auto" if (n + k) % 3 else "review"
-            rows.append((image_id, f"{shape.colour} {shape.kind}", 0.81 - 0.17 * k - 0.01 * n, status))
-        rows.append((image_id, "outdoors", 0.41, "review"))
-    replace_machine_tags(session.store, ids, rows, emb.model_id)
-    with session.store.transaction() as c:
-        for image_id in ids:
-            sc = scenes[int(Path(session.image_details(image_id).path).stem[4:]) - 1000]
-            c.execute(
-                "INSERT OR REPLACE INTO captions (image_id, model_id, text, created_at) VALUES (?, 'demo', ?, 0)",
-                (image_id, captions(sc)[0]),
-            )
-    session.engine()._weak_override = None
-    win.search.clear()
-    win.show_view("all")
-    settle(0.5, until=lambda: len(win.model.items) == 120)
-    row = next(r for r, it in enumerate(win.model.items) if it.image_id == ids[0])
-    win.grid.setCurrentIndex(win.model.index(row))
-    win.refresh_sidebar()
-    shot("05-detail-with-tags")
-
-    win.sidebar.select_view("review")
-    settle(0.5, until=lambda: 0 < len(win.model.items) <= 6)
-    shot("06-review-queue")
-
-    win.sidebar.select_view("errors")
-    shot("07-errors")
-
-    apply_appearance("dark")
-    win.sidebar.select_view("all")
-    win.search.setText(QUERY)
-    win.run_search()
-    settle(0.5, until=lambda: win.jobs.label.text().endswith(f"“{QUERY}”"))
-    shot("08-dark-search-results")
-    win.close()
-    session.close()
+        print("no demo model: the demo-library shots are skipped", file=sys.stderr)
     return 0
 
 

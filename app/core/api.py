@@ -32,7 +32,7 @@ from app.core.errors import UsageError
 from app.core.jobs import StopFn, as_job, describe
 from app.core.model_registry import resolve_model
 from app.core.query import split_query_line
-from app.core.store import Store
+from app.core.store import ImageRecord, Store
 
 if TYPE_CHECKING:
     from app.core.duplicates import DuplicateGroup
@@ -49,8 +49,10 @@ class Library:
         model: str | None = None,
         backend: str = "auto",
         embedder: Embedder | None = None,
+        read_only: bool = False,
     ) -> None:
         self.db = Path(db)
+        self.read_only = read_only  # browse and search only: SQLite refuses every write
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()
@@ -70,7 +72,7 @@ class Library:
         """This thread's connection: the GUI's read worker, writer and job thread each get one."""
         st = getattr(self._local, "store", None)
         if st is None:
-            st = self._local.store = Store(self.db)
+            st = self._local.store = Store(self.db, read_only=self.read_only)
             with self._stores_lock:
                 self._stores.append(st)
         return st
@@ -127,7 +129,7 @@ class Library:
         with self._lock:
             if self._engine is None:
                 # SQLite connections belong to one thread: the engine reads through its own connection.
-                self._engine = SearchEngine(Store(self.db), emb)
+                self._engine = SearchEngine(Store(self.db, read_only=self.read_only), emb)
             return self._engine
 
     # ---- libraries ---------------------------------------------------------------------------------
@@ -184,6 +186,14 @@ class Library:
         if view == "duplicates":
             return [(i, str(p)) for g in self.duplicates() for i, p in zip(g.image_ids, g.paths, strict=True)]
         return self.store.browse_ids(folder, tag, limit)
+
+    def image_records(self, image_ids: Sequence[int]) -> list[ImageRecord]:
+        """Path, file size, dimensions, date and library folder of images, in the order given."""
+        return self.store.image_info(image_ids)
+
+    def forget_images(self, image_ids: Sequence[int]) -> None:
+        """Drop images from the library (after the GUI moved them to the Trash); files are not touched."""
+        self.store.forget_images(image_ids)
 
     def image_details(self, image_id: int) -> ImageDetails | None:
         """Path, metadata, tags and caption of one image (indexed reads only), or None if it is gone."""

@@ -150,3 +150,33 @@ def find_duplicates(store, model_id: str, threshold: float = 0.95) -> list[Dupli
         if len(present) > 1:
             out.append(DuplicateGroup(kind, present, [Path(recs[i].path) for i in present], score))
     return out
+
+
+@dataclass(frozen=True)
+class TrashPlan:
+    """What a confirmed 'Move to Trash' may move, and what it refuses with the reason (nothing is deleted:
+    the GUI moves `move` to the system Trash, from where the person can put files back)."""
+
+    move: list[tuple[int, Path]]
+    refused: list[tuple[Path, str]]
+
+
+def plan_trash(groups: list[DuplicateGroup], chosen: set[int], roots: list[Path]) -> TrashPlan:
+    """Chosen group members that may go to the Trash: files inside a library folder, still on disk, and
+    never the last member of a group (one copy is always kept)."""
+    resolved = [Path(r).resolve() for r in roots]
+    move, refused = [], []
+    for g in groups:
+        picked = [(i, p) for i, p in zip(g.image_ids, g.paths, strict=True) if i in chosen]
+        if picked and len(picked) == len(g.image_ids):
+            keep_i, keep_p = picked.pop(0)
+            refused.append((keep_p, "every copy of its group was chosen; this one is kept"))
+        for i, p in picked:
+            rp = Path(p).resolve()
+            if not any(rp.is_relative_to(r) for r in resolved):
+                refused.append((Path(p), "outside every library folder"))
+            elif not rp.is_file():
+                refused.append((Path(p), "no longer on disk"))
+            elif i not in {m for m, _ in move}:
+                move.append((i, Path(p)))
+    return TrashPlan(move, refused)

@@ -17,6 +17,8 @@ class Settings:
     min_margin: float = 0.10
     captions: bool = False
     appearance: str = "system"  # system | light | dark
+    grid_cell: int = 168  # the grid's cell size in logical pixels (zoom), remembered between runs
+    grid_fit: bool = False  # False: thumbnails fill square cells (centre crop); True: whole photos
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

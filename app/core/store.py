@@ -7,6 +7,7 @@ stored as text; names that are not valid UTF-8 are escaped reversibly (see `path
 from __future__ import annotations
 
 import glob
+import os
 import re
 import sqlite3
 import threading
@@ -87,7 +88,33 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreError(FoveaError):
-    """A database that cannot be opened or upgraded."""
+    """A database that cannot be opened or upgraded; `kind` says why, so a front end can offer a way out:
+    'folder', 'not-database', 'corrupt', 'read-only', 'newer-schema' or 'unopenable'."""
+
+    def __init__(self, message: str, kind: str = "unopenable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _error_kind(path: Path, e: sqlite3.DatabaseError) -> str:
+    text = str(e).lower()
+    if path.is_dir():
+        return "folder"
+    if "not a database" in text:
+        return "not-database"
+    if "malformed" in text or "corrupt" in text:
+        return "corrupt"
+    if "readonly" in text or "read-only" in text:
+        return "read-only"
+    return "unopenable"
+
+
+def writable(path: Path) -> bool:
+    """Whether a library file may be written: its write bits (honoured even for root, who could ignore
+    them) and the folder, where SQLite keeps its -wal and -shm files."""
+    if not path.exists():
+        return os.access(path.parent, os.W_OK)
+    return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def damage_hint(e: sqlite3.Error) -> str:
@@ -149,7 +176,9 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the steps from the file's `user_version` up to `target`, each version in one transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(f"database schema v{version} is newer than this Fovea (v{SCHEMA_VERSION})")
+        raise StoreError(
+            f"database schema v{version} is newer than this Fovea (v{SCHEMA_VERSION})", "newer-schema"
+        )
     for v in range(version, target):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -211,27 +240,49 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    # mode=ro never writes; immutable=1 is the fallback when SQLite cannot even create its -shm file
+    # (a read-only folder): the file is then read as a snapshot, without locks.
+    for params in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?{params}", uri=True, check_same_thread=False, timeout=30)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as e:
+            last = e
+    raise StoreError(f"{path}: {last}", _error_kind(path, last))
+
+
 class Store(StoreViews):
     """The library database. Writes happen inside `transaction()`; reads may happen anywhere.
 
     Inside a transaction use `conn.execute`/`db.execute`, not sqlite-utils table writers, which commit.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """`read_only`: browse without changes (no migration, no WAL switch, writes refused by SQLite)."""
+        self.read_only = read_only
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            p = Path(path)
+            if not read_only:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                if p.is_file() and not writable(p):
+                    raise StoreError(f"{path}: the library file is read-only", "read-only")
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self.backup: Path | None = None  # the copy made before a schema upgrade, for the front ends to show
         self.upgraded_from: int | None = None
+        if read_only:  # no migration, no backup: a newer schema's tables are read as they are
+            self.conn = _connect_read_only(Path(path))
         try:
-            self.conn = _connect(path)
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if 0 < version < SCHEMA_VERSION and str(path) != ":memory:":
-                # Upgrades never risk a library: the old file is copied before the first step runs.
-                self.backup = backup_beside(self.conn, path, f"v{version}")
-                self.upgraded_from = version
-            migrate(self.conn)
+            if not read_only:
+                self.conn = _connect(path)
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if 0 < version < SCHEMA_VERSION and str(path) != ":memory:":
+                    # Upgrades never risk a library: the old file is copied before the first step runs.
+                    self.backup = backup_beside(self.conn, path, f"v{version}")
+                    self.upgraded_from = version
+                migrate(self.conn)
         except BaseException as e:
             if getattr(self, "conn", None) is not None:
                 self.conn.close()
@@ -239,7 +290,7 @@ class Store(StoreViews):
                 raise
             if is_disk_full(e):
                 raise DiskFullError(path, need_for(path), "the library was not changed") from e
-            raise StoreError(f"{path}: {e}{damage_hint(e)}") from e
+            raise StoreError(f"{path}: {e}{damage_hint(e)}", _error_kind(Path(path), e)) from e
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -435,6 +486,17 @@ class Store(StoreViews):
                 for k, i in enumerate(image_ids)
             ],
         )
+
+    def forget_images(self, image_ids: Sequence[int]) -> None:
+        """Drop images (and their embeddings, tags and captions) from the library; files are not touched."""
+        with self.transaction() as c:
+            for table, col in (
+                ("tags", "image_id"),
+                ("embeddings", "image_id"),
+                ("captions", "image_id"),
+                ("images", "id"),
+            ):
+                c.executemany(f"DELETE FROM {table} WHERE {col} = ?", [(int(i),) for i in image_ids])
 
     def record_error(self, path: str | Path, reason: str, now: float) -> None:
         """Keep the latest error per path (a rerun replaces it instead of piling up copies)."""

@@ -61,6 +61,8 @@ def match_expression(positive: Sequence[str], negative: Sequence[str] = ()) -> s
 def refresh(store: Store, chunk: int = 2000) -> int:
     """Rebuild the rows of images marked dirty; returns how many. Joins an open transaction if any."""
     conn = store.conn
+    if store.read_only:  # browsing a library that cannot be written: its text index is used as it is
+        return 0
     if conn.execute("SELECT 1 FROM text_dirty LIMIT 1").fetchone() is None:
         return 0
     n = 0

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton, QSizePolicy, QToolBar, QWidget
+from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton, QSizePolicy, QSlider, QToolBar, QWidget
 
 from app.gui.drops import DropTarget
+from app.gui.grid import MAX_CELL, MIN_CELL
+from app.gui.sidebar import VIEWS
 
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
@@ -33,7 +35,7 @@ class SearchField(DropTarget, QLineEdit):
         self.setAcceptDrops(True)
 
 
-def build_toolbar(win: MainWindow) -> SearchField:
+def build_toolbar(win: MainWindow) -> tuple[SearchField, QSlider]:
     tb = QToolBar("Search", win)
     tb.setObjectName("toolbar")
     tb.setMovable(False)
@@ -42,12 +44,22 @@ def build_toolbar(win: MainWindow) -> SearchField:
     add = QPushButton("Add Folder…")
     add.clicked.connect(lambda: win.choose_folder())
     tb.addWidget(add)
+    win.write_widgets = [add]  # turned off when the library is open read-only
+    zoom = QSlider(Qt.Orientation.Horizontal)
+    zoom.setObjectName("zoom")
+    zoom.setRange(MIN_CELL, MAX_CELL)
+    zoom.setValue(win.settings.grid_cell)
+    zoom.setFixedWidth(140)
+    zoom.setToolTip("Thumbnail size (Ctrl + and Ctrl −)")  # noqa: RUF001
+    zoom.valueChanged.connect(lambda v: win.grid.set_cell(v))
+    tb.addSeparator()
+    tb.addWidget(zoom)
     spacer = QWidget()
     spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
     tb.addWidget(spacer)
     search = SearchField(win)
     tb.addWidget(search)
-    return search
+    return search, zoom
 
 
 def build_menus(win: MainWindow) -> None:
@@ -63,8 +75,10 @@ def build_menus(win: MainWindow) -> None:
 
     mb = win.menuBar()
     f = mb.addMenu("&File")
-    act(f, "Add Folder…", win.choose_folder, [QKeySequence.StandardKey.Open])
-    act(f, "Open the Demo Library", win.open_demo)
+    writes = [
+        act(f, "Add Folder…", win.choose_folder, ["Ctrl+Shift+O"]),
+        act(f, "Open the Demo Library", win.open_demo),
+    ]
     f.addSeparator()
     act(f, "Quit", win.close, [QKeySequence.StandardKey.Quit]).setMenuRole(QAction.MenuRole.QuitRole)
     e = mb.addMenu("&Edit")
@@ -75,7 +89,8 @@ def build_menus(win: MainWindow) -> None:
     )
     v = mb.addMenu("&View")
     act(v, "Quick Look", lambda: preview_current(win), [Qt.Key.Key_Space], win.grid)
-    act(v, "Open", lambda: open_path(win.detail.path), [Qt.Key.Key_Return, Qt.Key.Key_Enter], win.grid)
+    # Return, Cmd+O and Cmd+Down open the selected photo, as in Finder; only while the grid has focus.
+    act(v, "Open", lambda: open_path(win.detail.path), ["Return", "Enter", "Ctrl+O", "Ctrl+Down"], win.grid)
     act(v, REVEAL_TEXT, lambda: reveal_path(win.detail.path), ["Ctrl+Shift+R"])
     act(
         v,
@@ -84,13 +99,30 @@ def build_menus(win: MainWindow) -> None:
         ["Ctrl+Shift+F"],
     )
     v.addSeparator()
-    for key, title in (("all", "All Photos"), ("review", "Review Queue"), ("errors", "Errors")):
-        act(v, title, lambda k=key: win.sidebar.select_view(k))
+    for n, (key, title) in enumerate(VIEWS, start=1):
+        act(v, title, lambda k=key: win.sidebar.select_view(k), [f"Ctrl+{n}"])
+    v.addSeparator()
+    act(v, "Zoom In", lambda: win.zoom_by(24), [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
+    act(v, "Zoom Out", lambda: win.zoom_by(-24), [QKeySequence.StandardKey.ZoomOut])
+    fit = act(v, "Show Whole Photos", lambda: win.set_fit(fit.isChecked()), ["Ctrl+Shift+W"])
+    fit.setCheckable(True)
+    fit.setChecked(win.settings.grid_fit)
+    fit.setToolTip("Off: thumbnails fill square cells (centre crop); on: whole photos, letterboxed")
+    win.fit_action = fit
     lib = mb.addMenu("&Library")
-    act(lib, "Index All Libraries", win.reindex_all, ["Ctrl+R"])
-    act(lib, "Tag Photos", win.tag_all)
-    act(lib, "Caption Photos", win.caption_all)
+    writes += [
+        act(lib, "Index All Libraries", win.reindex_all, ["Ctrl+R"]),
+        act(lib, "Tag Photos", win.tag_all),
+        act(lib, "Caption Photos", win.caption_all),
+    ]
+    win.write_widgets += writes
     h = mb.addMenu("&Help")
+    act(h, "How Searching Works", lambda: show_search_help(win), [QKeySequence.StandardKey.HelpContents])
+    from app.gui.help import docs_url
+
+    act(h, "Fovea Documentation", lambda: QDesktopServices.openUrl(docs_url())).setEnabled(
+        docs_url().isValid()
+    )
     act(
         h,
         "About Fovea",
@@ -98,12 +130,19 @@ def build_menus(win: MainWindow) -> None:
             win,
             "About Fovea",
             "Fovea: on-device visual search for your photos.\n"
-            "It reads your photos and never changes, moves or deletes them.",
+            "It reads your photos and never changes or deletes them; duplicates go to the Trash only "
+            "when you confirm.",
         ),
     ).setMenuRole(QAction.MenuRole.AboutRole)
     win.detail.reveal.connect(reveal_path)
     win.detail.open_file.connect(open_path)
     win.detail.reveal_btn.setText(REVEAL_TEXT)
+
+
+def show_search_help(win: MainWindow) -> None:
+    from app.gui.help import SearchHelp
+
+    SearchHelp(win).show()
 
 
 def open_path(path: str) -> None:

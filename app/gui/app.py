@@ -10,7 +10,6 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from app.core.api import Library
 from app.core.paths import user_data_dir
 from app.core.settings import Settings
 
@@ -36,6 +35,12 @@ STYLE = """
 QLabel#banner { padding: 7px 10px; border-radius: 5px; }
 QLabel#banner[kind="weak"] { background: #f6e7b0; color: #3d3000; }
 QLabel#banner[kind="info"] { background: #d6e8fb; color: #0b2c4d; }
+QFrame#notice { background: #f8d7d3; border-radius: 5px; }
+QFrame#notice QLabel { color: #4a0f08; }
+QPushButton#chip { border: 1px solid palette(mid); border-radius: 13px; padding: 4px 12px; background: palette(base); }
+QPushButton#chip:hover { border-color: palette(highlight); }
+QFrame#dup-group { border: 1px solid palette(mid); border-radius: 6px; }
+QLabel#dup-facts { color: palette(placeholder-text); }
 """
 
 
@@ -105,7 +110,11 @@ def run(
     app = make_app()
     settings = Settings.load()
     apply_appearance(settings.appearance)
-    lib = Library(db, model or settings.model, backend or settings.backend)
+    from app.gui.library_problem import open_library
+
+    lib = open_library(Path(db), model or settings.model, backend or settings.backend)
+    if lib is None:
+        return 1  # the library could not be opened and the person chose to quit
     win = MainWindow(lib, user_data_dir() / "thumbnails")
     win.show()
     pending = list(getattr(app, "pending", []))
@@ -116,7 +125,9 @@ def run(
         QTimer.singleShot(int(quit_after), app.quit)
     folder = folder or next((p for p in pending if Path(p).is_dir()), None)
     has_libraries = bool(lib.libraries())
-    if folder:
+    if lib.read_only:
+        pass  # browse only: nothing is added or indexed
+    elif folder:
         win.add_folders([folder])
     elif demo and not has_libraries:
         win.open_demo()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class TagChip(QWidget):
     decided = Signal(str, str)  # label, "confirmed" | "rejected"
 
-    def __init__(self, label: str, score: float, status: str, parent=None) -> None:
+    def __init__(self, label: str, score: float, status: str, parent=None, read_only: bool = False) -> None:
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -45,7 +45,7 @@ class TagChip(QWidget):
             b.setObjectName(f"tag-{status_to}-{label}")
             b.setToolTip(tip)
             b.setFixedWidth(28)
-            b.setEnabled(status != status_to)
+            b.setEnabled(status != status_to and not read_only)
             b.clicked.connect(lambda _=False, s=status_to: self.decided.emit(label, s))
             row.addWidget(b)
 
@@ -59,6 +59,7 @@ class DetailPanel(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setMinimumWidth(280)
+        self.read_only = False  # a library open for browsing only: tag decisions are off
         self.image_id: int | None = None
         self.path = ""
         self._pixmap: QPixmap | None = None
@@ -158,7 +159,7 @@ class DetailPanel(QWidget):
         if not tags:
             self.tags_layout.addWidget(QLabel("<span style='color:gray'>No tags</span>"))
         for t in tags:
-            chip = TagChip(t.label, float(t.score or 0.0), t.status)
+            chip = TagChip(t.label, float(t.score or 0.0), t.status, read_only=self.read_only)
             chip.decided.connect(lambda label, status: self.tag_decided.emit(self.image_id, label, status))
             self.tags_layout.addWidget(chip)
         self.tags_layout.addStretch(1)

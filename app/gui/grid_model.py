@@ -1,4 +1,4 @@
-"""The results grid's Qt model: a thin adapter over a list of core hits."""
+"""The results grid's Qt model: a thin adapter over a list of core hits, with an optional divider tile."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor, QPixmap
 
 from app.gui.thumbnails import ThumbnailLoader
 
@@ -14,6 +13,7 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 WeakRole = Qt.ItemDataRole.UserRole + 4
+StateRole = Qt.ItemDataRole.UserRole + 5  # "ready" | "loading" | "broken" | "divider"
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,11 @@ class GridItem:
     path: str
     score: float | None = None
     weak: bool = False
+    divider: str = ""  # non-empty: not a photo but the "Weaker matches" tile with this text
 
 
-def _placeholder(size: int, color: str) -> QPixmap:
-    pm = QPixmap(size, size)
-    pm.fill(QColor(color))
-    return pm
+def divider(text: str) -> GridItem:
+    return GridItem(0, "", divider=text)
 
 
 class ResultsModel(QAbstractListModel):
@@ -36,37 +35,52 @@ class ResultsModel(QAbstractListModel):
         self.thumbs = thumbs
         self.items: list[GridItem] = []
         self._row_of: dict[int, int] = {}
-        self._loading = _placeholder(thumbs.size, "#8e8e93")
-        self._broken = _placeholder(thumbs.size, "#6e2b2b")
         thumbs.loaded.connect(self._on_thumb)
 
     def set_items(self, items: list[GridItem]) -> None:
         self.beginResetModel()
         self.thumbs.new_generation()
         self.items = items
-        self._row_of = {it.image_id: i for i, it in enumerate(items)}
+        self._row_of = {it.image_id: i for i, it in enumerate(items) if not it.divider}
         self.endResetModel()
+
+    def photos(self) -> list[GridItem]:
+        return [it for it in self.items if not it.divider]
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._row_of.get(image_id)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.items)
+
+    def flags(self, index):
+        if index.isValid() and self.items[index.row()].divider:
+            return Qt.ItemFlag.ItemIsEnabled  # clickable, never selected: arrows and ranges skip it
+        return super().flags(index)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         it = self.items[index.row()]
+        if it.divider:
+            return {
+                Qt.ItemDataRole.DisplayRole: it.divider,
+                StateRole: "divider",
+                Qt.ItemDataRole.ToolTipRole: "Show or hide the weaker matches",
+            }.get(role)
         if role == Qt.ItemDataRole.DecorationRole:
-            pm = self.thumbs.pixmap(it.image_id, it.path)
-            if pm is not None:
-                return pm
-            return self._broken if self.thumbs.failed(it.image_id) else self._loading
+            return self.thumbs.pixmap(it.image_id, it.path)
+        if role == StateRole:
+            if self.thumbs.cached(it.image_id) is not None:
+                return "ready"
+            return "broken" if self.thumbs.failed(it.image_id) else "loading"
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(it.path)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (
-                it.path
-                if it.score is None
-                else f"{it.path}\nscore {it.score:.3f}" + (" (weak)" if it.weak else "")
-            )
+            name = os.path.basename(it.path)
+            if it.score is None:
+                return name
+            return f"{name}\nscore {it.score:.3f}" + (" (weaker match)" if it.weak else "")
         return {IdRole: it.image_id, PathRole: it.path, ScoreRole: it.score, WeakRole: it.weak}.get(role)
 
     def _on_thumb(self, image_id: int) -> None:

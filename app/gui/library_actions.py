@@ -61,7 +61,10 @@ class LibraryActions:
 
     def _on_job_progress(self, kind: JobKind, _p: JobProgress) -> None:
         if kind in (JobKind.INDEX, JobKind.DEMO) and not self._sidebar_timer.isActive():
-            self._sidebar_timer.start()  # at most once a second: counts, and new photos in the shown view
+            # At most once a second: counts, and new photos in the shown view; soon after the first batch
+            # when the grid is still empty, so a dropped folder shows its first photos at once.
+            self._sidebar_timer.setInterval(1000 if self.model.items else 100)
+            self._sidebar_timer.start()
 
     def _live_refresh(self) -> None:
         self.refresh_sidebar()
@@ -79,7 +82,9 @@ class LibraryActions:
             self.reindex_all()
         if self.search.text().strip():
             self.run_search()
-        elif self.stack.currentWidget() in (self.grid, self.empty) or self._view[0] in ("errors", "tags"):
+        elif self._view[0] != "duplicates" and (
+            self.stack.currentWidget() in (self.grid, self.empty) or self._view[0] in ("errors", "tags")
+        ):
             self.show_view(*self._view)
 
     def use_model(self, model: str) -> None:
@@ -94,6 +99,8 @@ class LibraryActions:
     def decide_tag(self, image_id: int, label: str, status: str) -> None:
         """Confirm or reject one tag (a write, in the write worker); the panel and the queue update after."""
 
+        shown = [it.image_id for it in self.model.photos()]
+
         def done(_res: Any) -> None:
             if self.detail.image_id == image_id:
                 d = self.lib.image_details(image_id)
@@ -101,6 +108,6 @@ class LibraryActions:
                     self.detail.set_tags(d.tags)
             self.refresh_sidebar()
             if self._view[0] == "review" and not self.search.text():
-                self.show_view(*self._view)
+                self.show_view(*self._view, keep=(image_id, shown))  # the selection moves to the next photo
 
         self.call(self.writes, lambda: self.lib.decide_tag(image_id, label, status), done, "tag")

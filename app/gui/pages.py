@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QLayout,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -108,20 +108,109 @@ class ErrorsPage(QTableWidget):
         return [self.item(r, 0).toolTip() for r in range(self.rowCount())]
 
 
-class TagsPage(QListWidget):
-    """Labels with their photo counts; choosing one shows its photos."""
+class FlowLayout(QLayout):
+    """Lays children out left to right, wrapping to the next line (Qt's flow-layout example, trimmed)."""
+
+    def __init__(self, parent=None, spacing: int = 8) -> None:
+        super().__init__(parent)
+        self._items: list = []
+        self._gap = spacing
+
+    def addItem(self, item) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, i: int):
+        return self._items[i] if 0 <= i < len(self._items) else None
+
+    def takeAt(self, i: int):
+        return self._items.pop(i) if 0 <= i < len(self._items) else None
+
+    def expandingDirections(self):
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._place(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        self._place(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:
+        size = QSize()
+        for it in self._items:
+            size = size.expandedTo(it.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _place(self, rect: QRect, move: bool) -> int:
+        m = self.contentsMargins()
+        r = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        x, y, line = r.x(), r.y(), 0
+        for it in self._items:
+            hint = it.sizeHint()
+            if x + hint.width() > r.right() and line > 0:
+                x, y, line = r.x(), y + line + self._gap, 0
+            if move:
+                it.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._gap
+            line = max(line, hint.height())
+        return y + line - rect.y() + m.bottom()
+
+
+class TagsPage(QScrollArea):
+    """Tag chips with their photo counts, most used first; clicking one shows its photos in the grid."""
 
     tag_chosen = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("tags")
-        self.itemActivated.connect(lambda it: self.tag_chosen.emit(it.data(Qt.ItemDataRole.UserRole)))
-        self.itemClicked.connect(lambda it: self.tag_chosen.emit(it.data(Qt.ItemDataRole.UserRole)))
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(18, 14, 18, 14)
+        self.header = QLabel()
+        self.header.setObjectName("tags-header")
+        self.header.setWordWrap(True)
+        lay.addWidget(self.header)
+        self.chips_box = QWidget()
+        self.flow = FlowLayout(self.chips_box)
+        lay.addWidget(self.chips_box)
+        lay.addStretch(1)
+        self.setWidget(body)
+        self.chips: dict[str, QPushButton] = {}
 
     def set_counts(self, counts: dict[str, int]) -> None:
-        self.clear()
+        for chip in self.chips.values():
+            self.flow.removeWidget(chip)
+            chip.hide()
+            chip.deleteLater()
+        self.chips = {}
+        if not counts:
+            self.header.setText(
+                "<h3>Tags</h3><p>No tags yet. Library ▸ Tag Photos names what is in each photo; the tags "
+                "it is sure of appear here, the ones it is unsure of wait in the Review queue.</p>"
+            )
+            return
+        self.header.setText(
+            f"<h3>Tags</h3><p>{len(counts)} tags. Click one to see its photos; "
+            "confirmed and confidently applied tags are counted.</p>"
+        )
         for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            it = QListWidgetItem(f"{label}    {n} photo{'s' if n != 1 else ''}")
-            it.setData(Qt.ItemDataRole.UserRole, label)
-            self.addItem(it)
+            chip = QPushButton(f"{label}  {n:,}")
+            chip.setObjectName("chip")
+            chip.setToolTip(f"{n:,} photo{'s' if n != 1 else ''} tagged “{label}”")
+            chip.setCursor(Qt.CursorShape.PointingHandCursor)
+            chip.clicked.connect(lambda _=False, lb=label: self.tag_chosen.emit(lb))
+            self.flow.addWidget(chip)
+            self.chips[label] = chip

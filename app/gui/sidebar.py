@@ -82,6 +82,33 @@ class Sidebar(QTreeWidget):
         title = dict(VIEWS)[key]
         self._view_items[key].setText(0, f"{title}  {count:,}" if count else title)
 
+    def mark(self, kind: str | None, key: str | None = None) -> None:
+        """Show which view the window is in without choosing it again (None: no sidebar view, e.g. search)."""
+        target = None
+        if kind == "view":
+            target = self._view_items.get(key or "")
+        elif kind == "library":
+            target = next(
+                (
+                    c
+                    for c in (self.libraries.child(i) for i in range(self.library_count()))
+                    if c.data(0, KeyRole) == key
+                ),
+                None,
+            )
+        self.blockSignals(True)
+        if target is None:
+            self.clearSelection()
+            self.setCurrentIndex(self.rootIndex())  # an invalid index: nothing current
+        else:
+            self.setCurrentItem(target)
+        self.blockSignals(False)
+
+    def marked(self) -> tuple[str, str] | None:
+        """(kind, key) of the highlighted item, or None."""
+        items = self.selectedItems()
+        return (items[0].data(0, KindRole), items[0].data(0, KeyRole)) if items else None
+
     def select_view(self, key: str) -> None:
         if self.currentItem() is self._view_items[key]:
             self.view_selected.emit(key)  # choosing the shown view again refreshes it

@@ -56,8 +56,8 @@ class ThumbnailLoader(QObject):
         parent: QObject | None = None,
     ):
         super().__init__(parent)
-        self.cache_dir, self.size, self.capacity, self.dpr = cache_dir, size, capacity, max(1.0, dpr)
-        self.pixel_size = round(size * self.dpr)  # the cached file's longest side, in device pixels
+        self.cache_dir, self.max_capacity, self.dpr = cache_dir, capacity, max(1.0, dpr)
+        self._set_size(size)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)  # decoding competes with indexing for the same cores
         self.generation = 0
@@ -67,6 +67,24 @@ class ThumbnailLoader(QObject):
         self._signals = _Signals()
         self._signals.ready.connect(self._on_ready)
         self._signals.failed.connect(self._on_failed)
+
+    def _set_size(self, size: int) -> None:
+        self.size = size
+        self.pixel_size = round(size * self.dpr)  # the cached file's longest side, in device pixels
+        # At most ~256 MB of pixmaps (3 bytes a pixel, 3:4 photos): fewer kept when they are bigger.
+        self.capacity = min(self.max_capacity, max(300, 256_000_000 // (self.pixel_size**2 * 3)))
+
+    def set_size(self, size: int, dpr: float | None = None) -> bool:
+        """Decode at a new size (zoom, or a screen with another pixel ratio); True when it changed."""
+        dpr = max(1.0, dpr or self.dpr)
+        if size == self.size and dpr == self.dpr:
+            return False
+        self.dpr = dpr
+        self._set_size(size)
+        self._pixmaps.clear()
+        self._failed.clear()
+        self.new_generation()
+        return True
 
     def new_generation(self) -> None:
         self.generation += 1

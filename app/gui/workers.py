@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QRunnable, QTimer, Signal
 # Signals objects of runnables in flight. A QRunnable is deleted when run() returns; without this
 # reference its signals object would go with it and the queued result would never be delivered.
 _IN_FLIGHT: set[JobSignals] = set()
+log = logging.getLogger("fovea.gui")
 
 
 def _keep_alive(signals: JobSignals) -> JobSignals:
@@ -26,6 +27,12 @@ def _emit(signal, *args) -> None:
         signal.emit(*args)
     except RuntimeError:  # the window (and with it the receivers) closed while the worker ran
         pass
+
+
+def one_line(e: BaseException) -> str:
+    """The reason a person can act on: the exception's first line (its type when it has no message)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 class JobSignals(QObject):
@@ -81,8 +88,10 @@ class Job(QRunnable):
                     break
                 _emit(self.signals.progress, item)
         except Exception as e:  # a worker must never take the app down; the GUI shows the reason
-            traceback.print_exc()
-            _emit(self.signals.error, f"{self.name}: {e}")
+            log.debug(
+                "%s failed", self.name, exc_info=True
+            )  # the window shows the reason; details on request
+            _emit(self.signals.error, one_line(e))
         finally:
             _emit(self.signals.finished)
 
@@ -100,6 +109,6 @@ class Call(QRunnable):
         try:
             _emit(self.signals.result, self.fn())
         except Exception as e:
-            _emit(self.signals.error, f"{self.name}: {e}")
+            _emit(self.signals.error, f"{self.name}: {one_line(e)}")
         finally:
             _emit(self.signals.finished)
