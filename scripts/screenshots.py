@@ -149,10 +149,11 @@ def real_photos(s: Shooter, tmp: Path, dark: bool) -> None:
     s.shot("08-errors")
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # this machine is offline anyway; say so at once
+    from app.core.contracts import JobKind
     from app.gui.preferences import pull_job
 
     win.sidebar.select_view("all")
-    win.jobs.start(pull_job("clip-vit-b32"), "Pulling clip-vit-b32")
+    win.jobs.start(pull_job("clip-vit-b32"), JobKind.PULL, "Pulling clip-vit-b32")
     s.settle(0.3, until=lambda: "Pulling clip-vit-b32" in win.notices.bars)
     s.shot("09-download-failed-offline", settle=1.0)
     win.notices.dismiss("Pulling clip-vit-b32")
