@@ -112,6 +112,7 @@ class Views:
         selection where the person was."""
         self._view = (view, folder, tag)
         self._results = None
+        self.refresh_sidebar()  # counts may have changed since the last look (tags decided, files read)
         if clear_search and self.search.text():
             self._set_search_text("")
         self.banner.setVisible(False)
