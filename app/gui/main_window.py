@@ -49,6 +49,7 @@ class MainWindow(Views, LibraryActions, QMainWindow):
             pool.setMaxThreadCount(1)
         self.job_pool = QThreadPool(self)
         self._seq = 0  # grid queries: only the newest one's result is shown
+        self._closed = False
         self._view: tuple[str, str | None, str | None] = ("all", None, None)
         self._sidebar_busy = self._sidebar_again = False
         self.settings = Settings.load()
@@ -83,6 +84,8 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.show_view("all")
         if lib.read_only:
             self.apply_read_only()
+        if lib.upgrade_note():  # the window says what an upgrade did and where the old file is
+            self.notice(lib.upgrade_note()[0].upper() + lib.upgrade_note()[1:] + ".", sticky=True)
         if load_model:
             self.load_model()
 
@@ -136,8 +139,9 @@ class MainWindow(Views, LibraryActions, QMainWindow):
     # ---- background calls ---------------------------------------------------------------------
     def call(self, pool: QThreadPool, fn, on_result, name: str, on_error=None) -> Call:
         c = Call(fn, name)
-        c.signals.result.connect(on_result)
-        c.signals.error.connect(on_error or self.notice)
+        # After the window closed (the library may be closed too) late results and errors are dropped.
+        c.signals.result.connect(lambda r: self._closed or on_result(r))
+        c.signals.error.connect(lambda m: self._closed or (on_error or self.notice)(m))
         pool.start(c)
         return c
 
@@ -252,6 +256,7 @@ class MainWindow(Views, LibraryActions, QMainWindow):
 
     def closeEvent(self, e) -> None:
         self._seq += 1  # grid results still on their way are dropped
+        self._closed = True
         if self.jobs.job:
             self.jobs.job.cancel()
         if self._save_timer.isActive():
