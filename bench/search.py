@@ -145,7 +145,7 @@ def bench_size(n: int, d: int, args: argparse.Namespace, tmp: Path) -> list[tupl
         store = fill_store(tmp / f"bench-{n}-{d}.sqlite", x) if gi == 0 else None
         modes = [("drift", args.batch)] + ([("bulk", len(x))] if args.bulk else [])
         for mode, batch in modes:
-            index, build = grow(x, batch, IndexConfig())
+            index, build = grow(x, batch, IndexConfig(prefix_dims=args.prefix_dims))
             times, recall = measure(index, x, queries, truth, store)
             src = "SQLite" if store is not None else "memory"
             print(
@@ -253,6 +253,9 @@ def main() -> None:
         "--no-cold", dest="cold", action="store_false", help="skip the persisted-index cold start"
     )
     ap.add_argument("--demo-images", type=int, default=1000)
+    ap.add_argument(
+        "--prefix-dims", type=int, default=IndexConfig.prefix_dims, help="coordinates scanned for every row"
+    )
     args = ap.parse_args()
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(
