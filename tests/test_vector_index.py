@@ -156,3 +156,14 @@ def test_nbytes_is_about_a_quarter_of_float32():
     x, _ = structured(20_000, d=256)
     index = build(x, IndexConfig(**SMALL))
     assert index.fitted and index.nbytes < 0.3 * x.nbytes
+
+
+def test_a_filter_excluding_most_rows_never_returns_an_excluded_one():
+    # 30% allowed takes the contiguous-scan path, where excluded rows score -inf and must never come back.
+    x, queries = structured(6000, seed=5)
+    ids = np.arange(100, 100 + len(x))
+    index = build(x, IndexConfig(**{**SMALL, "first_pass": 4000}))
+    allowed = ids[::3][:1800]
+    for q in queries[:5]:
+        got = index.search(q, 64, allowed_ids=allowed).ids
+        assert len(got) == 64 and set(got.tolist()) <= set(allowed.tolist())

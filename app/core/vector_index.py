@@ -334,8 +334,9 @@ class VectorIndex:
         pool = prefix if cand is None else prefix[cand]
         stride = max(1, len(pool) // 16384)
         sample = pool[::stride]
-        want = min(len(sample) - 1, max(1, first // stride))
+        want = max(1, min(len(sample), first // stride))
         t0 = np.partition(sample, len(sample) - want)[len(sample) - want]
+        t0 = max(float(t0), float(np.finfo(np.float32).min))  # never admit excluded (-inf) rows
         done = np.zeros(self._n, bool)
         pos_parts: list[np.ndarray] = []
         rest_parts: list[np.ndarray] = []
