@@ -62,6 +62,29 @@ def test_older_database_is_migrated_stepwise_keeping_data(tmp_path):
         assert s.errors()[0][1] == "truncated"
 
 
+_ADHOC_THRESHOLDS = """CREATE TABLE IF NOT EXISTS tag_thresholds (model_id TEXT NOT NULL, label TEXT NOT NULL,
+    min_score REAL NOT NULL, min_margin REAL NOT NULL, n_examples INTEGER, updated_at REAL,
+    PRIMARY KEY (model_id, label))"""  # what tag_store created on save before migration 5
+
+
+@pytest.mark.parametrize("adhoc", [True, False], ids=["with-adhoc-table", "without"])
+def test_a_v3_file_upgrades_keeping_calibrated_thresholds(tmp_path, adhoc):
+    from app.core import tag_store
+
+    db = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn, target=3) == 3
+    if adhoc:
+        conn.execute(_ADHOC_THRESHOLDS)
+        conn.execute("INSERT INTO tag_thresholds VALUES ('m', 'cat', 0.7, 0.1, 12, 1.0)")
+    conn.close()
+    with Store(db) as s:
+        assert s.schema_version == SCHEMA_VERSION >= 5
+        assert tag_store.load_thresholds(s, "m") == ({"cat": (0.7, 0.1)} if adhoc else {})
+        tag_store.save_thresholds(s, "m", {"dog": (0.65, 0.1, 9)})
+        assert tag_store.load_thresholds(s, "m") == {"dog": (0.65, 0.1)}
+
+
 def test_newer_database_is_refused(tmp_path):
     db = tmp_path / "new.sqlite"
     conn = sqlite3.connect(db)

@@ -83,6 +83,12 @@ MIGRATIONS: list[list[Step]] = [
         """CREATE TRIGGER images_generation_delete AFTER DELETE ON images WHEN OLD.status = 'ok' BEGIN
                UPDATE vectors_generation SET value = value + 1 WHERE id = 0; END""",
     ],
+    [  # 5: per-label thresholds fitted by calibration (app.core.calibration), per model
+        # IF NOT EXISTS: older files may hold this very table, created outside the migrations before v5.
+        """CREATE TABLE IF NOT EXISTS tag_thresholds (model_id TEXT NOT NULL, label TEXT NOT NULL,
+               min_score REAL NOT NULL, min_margin REAL NOT NULL, n_examples INTEGER, updated_at REAL,
+               PRIMARY KEY (model_id, label))""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

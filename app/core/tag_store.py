@@ -24,12 +24,6 @@ STATUSES = ("auto", "review", "confirmed", "rejected")
 MACHINE = ("auto", "review")
 DECISIONS = ("confirmed", "rejected")
 
-# Not part of the store's migrations yet: a small side table that tagging owns (see report).
-_THRESHOLDS_DDL = """CREATE TABLE IF NOT EXISTS tag_thresholds (model_id TEXT NOT NULL, label TEXT NOT NULL,
-    min_score REAL NOT NULL, min_margin REAL NOT NULL, n_examples INTEGER, updated_at REAL,
-    PRIMARY KEY (model_id, label))"""
-
-
 @dataclass(frozen=True)
 class TagRow:
     path: Path
@@ -176,7 +170,6 @@ def save_thresholds(store: Store, model_id: str, fitted: dict[str, tuple[float, 
     """Replace the model's per-label thresholds with `fitted` (label -> (min_score, min_margin, n_examples))."""
     now = time.time()
     with store.transaction() as conn:
-        conn.execute(_THRESHOLDS_DDL)
         conn.execute("DELETE FROM tag_thresholds WHERE model_id = ?", (model_id,))
         conn.executemany(
             "INSERT INTO tag_thresholds VALUES (?, ?, ?, ?, ?, ?)",
@@ -186,11 +179,6 @@ def save_thresholds(store: Store, model_id: str, fitted: dict[str, tuple[float, 
 
 def load_thresholds(store: Store, model_id: str) -> dict[str, tuple[float, float]]:
     """label -> (min_score, min_margin) saved by calibration for this model ({} when none)."""
-    exists = store.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tag_thresholds'"
-    )
-    if exists.fetchone() is None:
-        return {}
     rows = store.conn.execute(
         "SELECT label, min_score, min_margin FROM tag_thresholds WHERE model_id = ?", (model_id,)
     )
