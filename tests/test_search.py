@@ -23,9 +23,11 @@ class FakeEmbedder:
     """Texts map to fixed random unit vectors; images to a vector seeded by their mean colour."""
 
     model_id, model_type, dim, logit_scale, logit_bias = "fake-clip", "clip", D, 100.0, None
+    image_size = 32
 
     def __init__(self) -> None:
         self.image_calls = 0
+        self.weak_cosine: dict[str, float] = {}  # the family defaults
 
     @staticmethod
     def text_vector(text: str) -> np.ndarray:

@@ -114,3 +114,33 @@ def test_torch_backend_refuses_weights_that_do_not_match_the_config(tmp_path):
 def test_importing_the_torch_backend_does_not_import_torch():
     code = "import sys, app.core.backends.torch_backend; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def siglip_384(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny SigLIP with a 384-px input, as an HF folder and its MLX conversion."""
+    tmp = tmp_path_factory.mktemp("siglip384")
+    src = make_siglip_checkpoint(tmp / "hf", image_size=384, patch_size=48)
+    return src, convert(src, tmp / "mlx").dst
+
+
+@pytest.mark.parametrize("backend", ["mlx", "torch"])
+def test_a_384px_siglip_drafts_jpegs_at_768_on_both_backends(siglip_384, tmp_path, monkeypatch, backend):
+    """Both backends declare the input side; the indexer decodes JPEGs to at least twice it (768, not 448)."""
+    from app.core import indexer
+    from app.core.store import Store
+
+    folder = siglip_384[0] if backend == "torch" else siglip_384[1]
+    emb = open_embedder(folder, backend)
+    assert emb.image_size == 384 and indexer.model_input_side(emb) == 384
+    sides: list[int | None] = []
+    real = indexer.open_image
+    monkeypatch.setattr(
+        indexer, "open_image", lambda p, min_side=None: sides.append(min_side) or real(p, min_side=min_side)
+    )
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (1600, 1200), (200, 30, 30)).save(tmp_path / "photos" / "a.jpg")
+    with Store(tmp_path / "lib.sqlite") as store:
+        for _ in indexer.index(store, emb, [tmp_path / "photos"]):
+            pass
+    assert sides == [768]

@@ -389,11 +389,10 @@ class _Serialized:
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
         self._lock = threading.Lock()
-        for name in ("model_id", "model_type", "dim", "logit_scale", "logit_bias", "preprocess"):
-            setattr(self, name, getattr(inner, name))  # plain attributes and a pure (thread-safe) method
-        for name in ("image_size", "weak_cosine", "bundle"):
-            if hasattr(inner, name):
-                setattr(self, name, getattr(inner, name))
+        self.model_id, self.model_type, self.dim = inner.model_id, inner.model_type, inner.dim
+        self.image_size, self.weak_cosine = inner.image_size, inner.weak_cosine
+        self.logit_scale, self.logit_bias = inner.logit_scale, inner.logit_bias
+        self.preprocess = inner.preprocess  # pure and thread-safe: decode workers call it in parallel
 
     def embed_pixels(self, pixels):
         with self._lock:

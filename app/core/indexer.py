@@ -66,12 +66,8 @@ class _Decoded:
 
 
 def model_input_side(embedder: Embedder) -> int:
-    """The model's square input side, used for JPEG draft decoding; 224 when the embedder does not say."""
-    side = getattr(embedder, "image_size", None)
-    if side is None:
-        vision = getattr(getattr(getattr(embedder, "bundle", None), "config", None), "vision_config", None)
-        side = getattr(vision, "image_size", None)
-    return int(side) if side else 224
+    """The model's square input side, used for JPEG draft decoding (declared by every backend)."""
+    return int(embedder.image_size)
 
 
 def index(

@@ -153,7 +153,7 @@ class SearchEngine:
             return float(o.get(kind, weak_threshold(self.embedder.model_type, kind)))
         if o is not None:
             return float(o)
-        measured = getattr(self.embedder, "weak_cosine", None) or {}  # from the model folder, when it has one
+        measured = self.embedder.weak_cosine  # from the model folder, when it has one
         return float(measured.get(kind, weak_threshold(self.embedder.model_type, kind)))
 
     def query_vector(self, terms: list[QueryTerm]) -> np.ndarray:

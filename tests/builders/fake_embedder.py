@@ -21,6 +21,7 @@ class FakeEmbedder:
     model_type = "clip"
     logit_scale = 100.0
     logit_bias = None
+    weak_cosine: dict[str, float] = {}  # noqa: RUF012 - read-only: the family defaults
 
     def __init__(
         self, model_id: str = "fake-clip", dim: int = 32, image_size: int = 32, seed: int = 0

@@ -21,6 +21,8 @@ class FakeEmbedder:
     dim: int = 32
     logit_scale: float = 100.0
     logit_bias: float | None = None
+    image_size: int = 32
+    weak_cosine: dict[str, float] = field(default_factory=dict)
     text_calls: list[int] = field(default_factory=list)
 
     def embed_texts(self, texts):

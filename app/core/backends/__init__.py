@@ -10,7 +10,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,8 @@ class Embedder(Protocol):
     model_id: str  # identifies the embedding space: a change of model re-embeds, never mixes spaces
     model_type: str  # "clip" (softmax over labels) or "siglip" (independent sigmoids)
     dim: int
+    image_size: int  # the square input side; JPEGs are draft-decoded to at least twice this
+    weak_cosine: Mapping[str, float]  # measured weak-hit cosines per query kind ("text", "image"); {}: defaults
     logit_scale: float  # already exponentiated, as used on cosine similarities
     logit_bias: float | None  # SigLIP only
 

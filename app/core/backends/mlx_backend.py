@@ -37,6 +37,7 @@ class MlxEmbedder:
         self.logit_scale = float(mx.exp(m.logit_scale).item())
         self.logit_bias = float(m.logit_bias.item()) if hasattr(m, "logit_bias") else None
         self.dim = bundle.embed_dim
+        self.image_size = int(bundle.config.vision_config.image_size)
         self.device = mlx_models.runtime.device_name()
 
     def preprocess(self, image: Image.Image) -> np.ndarray:

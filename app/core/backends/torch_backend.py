@@ -115,6 +115,7 @@ class TorchEmbedder:
         )
         head = model.text_projection if self.model_type == "clip" else model.text_model.head
         self.dim = int(head.out_features)
+        self.image_size = int(hf_cfg.vision_config.image_size)
 
     @staticmethod
     def _load(model: Any, state: dict[str, Any], folder: Path) -> None:
