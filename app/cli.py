@@ -122,7 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _load_converter(kind: str):
+    """The converter for a model kind; imported only when a conversion runs (torch is optional)."""
+    if kind == "captioner":
+        from converters.llava import convert_llava
+
+        return convert_llava
+    from converters.convert import convert
+
+    return convert
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.core.model_install import register_converters
+
+    register_converters(_load_converter)  # the entry point wires converters/ into core (see model_install)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "search":

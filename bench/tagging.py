@@ -84,9 +84,9 @@ def precision_coverage_curve(n_images: int = 560) -> list[tuple[float, float, fl
     """(min_score, min_margin, precision, coverage, n_auto, blank/noise images auto-tagged) of the demo
     model on held-out single-shape scenes."""
     from app.core.backends import open_embedder
+    from app.core.scenes import render
     from app.core.tag_vocab import label_embeddings, load_vocabulary
     from training.quality import blank_and_noise_images, heldout_single
-    from training.scenes import render
 
     emb = open_embedder(demo_model_dir(), "mlx")
     vocab = load_vocabulary(resources_dir() / "tags" / "demo.txt")

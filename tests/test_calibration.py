@@ -99,8 +99,8 @@ def test_calibration_on_the_demo_model_removes_wrong_tags_from_a_label_missing_i
     """Orange shapes are planted in a library whose vocabulary lacks orange: under a loose rule they take
     wrong auto tags (mostly red or yellow). Decisions on half the library must fix the other half."""
     from app.core.backends import open_embedder
+    from app.core.scenes import make_scenes, render
     from app.core.tag_vocab import Vocabulary, label_embeddings, load_vocabulary
-    from training.scenes import make_scenes, render
 
     emb = open_embedder(demo_model_dir(), "mlx")
     full = load_vocabulary(resources_dir() / "tags" / "demo.txt")

@@ -15,7 +15,7 @@ import pytest
 from app.cli import main
 from app.core.demo import write_demo_library
 from app.core.paths import demo_model_dir
-from training.scenes import make_scenes
+from app.core.scenes import make_scenes
 
 pytestmark = pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundled demo model is missing")
 

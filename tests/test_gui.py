@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QApplication, QPushButton  # noqa: E402
 from app.core.api import Library  # noqa: E402
 from app.core.decode import open_image  # noqa: E402
 from app.core.paths import demo_model_dir  # noqa: E402
+from app.core.scenes import make_scenes, render  # noqa: E402
 from tests.builders.fake_embedder import FakeEmbedder  # noqa: E402
-from training.scenes import make_scenes, render  # noqa: E402
 
 WAIT_MS = 60_000
 

@@ -109,3 +109,46 @@ def test_core_never_prints_or_exits(path: Path) -> None:
             assert name not in {"print", "sys.exit", "exit", "quit", "os._exit"}, (
                 f"{_rel(path)}:{node.lineno} calls {name}: only the CLI and GUI print or exit"
             )
+
+
+# The layering of the app (STYLE.md): (folder, forbidden top-level modules or packages, why).
+LAYER_RULES = [
+    ("app/core", ("converters", "training"), "core must not depend on converters/ or training/"),
+    ("app/gui", ("converters",), "the window converts through core (app.core.model_install)"),
+    ("app/gui", ("sqlite3", "sqlite_utils"), "front ends read and write through core's Library"),
+    ("app/commands", ("sqlite3", "sqlite_utils"), "front ends read and write through core's Library"),
+    ("app/cli.py", ("sqlite3", "sqlite_utils"), "front ends read and write through core's Library"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "forbidden", "why"),
+    [
+        (p, forbidden, why)
+        for where, forbidden, why in LAYER_RULES
+        for p in ([ROOT / where] if where.endswith(".py") else _py_files(where))
+    ],
+    ids=lambda x: _rel(x) if isinstance(x, Path) else None,
+)
+def test_layers_import_only_downwards(path: Path, forbidden: tuple[str, ...], why: str) -> None:
+    bad = sorted({m for m, _ in _imports(path) if m in forbidden})
+    assert not bad, f"{_rel(path)} imports {bad}: {why}"
+
+
+def test_the_layer_rules_catch_a_violation(tmp_path):
+    """The checker itself: a core module importing the converters is flagged."""
+    f = tmp_path / "x.py"
+    f.write_text("def f():\n    from converters.convert import convert\n    import sqlite3\n")
+    assert {m for m, _ in _imports(f)} == {"converters", "sqlite3"}
+
+
+def test_front_ends_hold_no_sql():
+    """SQL text lives in the store: no SELECT/INSERT/UPDATE/DELETE statements in the CLI or the GUI."""
+    import re
+
+    sql = re.compile(
+        r"\b(SELECT\s+.+\s+FROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.I
+    )
+    files = _py_files("app/gui", "app/commands") + [ROOT / "app" / "cli.py"]
+    bad = [_rel(p) for p in files if sql.search(p.read_text(encoding="utf-8"))]
+    assert not bad, f"SQL statements outside the store: {bad}"

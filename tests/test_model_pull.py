@@ -68,6 +68,15 @@ class LocalHub:
                 self.damage(target)
 
 
+@pytest.fixture(autouse=True)
+def converters_registered() -> None:
+    """What the `fovea` entry point does before any command: core converts through converters/."""
+    from app.cli import _load_converter
+    from app.core.model_install import register_converters
+
+    register_converters(_load_converter)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.builders.clip import make_clip_checkpoint
@@ -173,3 +182,29 @@ def test_cli_pull_when_the_hub_is_unreachable_exits_1_with_one_line(tmp_path: Pa
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 2 and "not a registry model" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("asked", "reference", "used"), [(None, True, True), (None, False, False), (False, True, False)]
+)
+def test_convert_model_has_one_verify_default(tmp_path, monkeypatch, asked, reference, used) -> None:
+    """CLI `models convert`, `models pull` and Preferences share it: verify when transformers is there."""
+    from types import SimpleNamespace
+
+    from app.core import model_install
+
+    calls: list[dict] = []
+    model_install.register_converters(
+        lambda kind: lambda src, dst, **kw: calls.append(kw) or SimpleNamespace(report=None)
+    )
+    monkeypatch.setattr(model_install, "reference_available", lambda: reference)
+    assert model_install.convert_model(tmp_path / "src", tmp_path / "dst", verify=asked) == ""
+    assert calls[0]["verify"] is used
+
+
+def test_convert_model_without_a_registered_converter_says_so(monkeypatch) -> None:
+    from app.core import model_install
+
+    monkeypatch.setattr(model_install, "_loader", None)
+    with pytest.raises(model_install.ConvertError, match="no model converter"):
+        model_install.convert_model(Path("a"), Path("b"))

@@ -222,8 +222,8 @@ def demo(tmp_path_factory):
     fitted exactly as calibration fits a label (the demo model's logit scale is its own, not CLIP's 100)."""
     from app.core.backends import open_embedder
     from app.core.calibration import fit_threshold
+    from app.core.scenes import make_scenes, render
     from training.quality import heldout_single
-    from training.scenes import make_scenes, render
 
     emb = open_embedder(demo_model_dir(), "mlx")
     vocab = load_vocabulary(resources_dir() / "tags" / "demo.txt")
@@ -291,10 +291,10 @@ def test_demo_model_gives_no_auto_tag_to_pure_noise_or_blank_images_in_a_library
 def test_demo_decision_survives_retagging_and_a_rename_through_the_indexer(demo, tmp_path):
     from app.core import tag_store
     from app.core.indexer import index
+    from app.core.scenes import render
     from app.core.store import Store
     from app.core.tagging import tag_library
     from training.quality import heldout_single
-    from training.scenes import render
 
     emb, lm, _, _, _ = demo
     lib = tmp_path / "photos"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.commands.context import print_json
-from app.core.errors import FoveaError, UsageError
+from app.core.errors import UsageError
 from app.core.model_registry import REGISTRY
 from app.core.paths import demo_model_dir, models_dir
 
@@ -86,22 +86,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {e.name:<28} {e.repo_id}  ~{e.download_mb} MB {e.kind}{mark}")
         return 0
     if cmd == "convert":
-        from mlx_models.common.errors import ModelError
+        from app.core.model_install import convert_model, reference_available
 
-        from converters.convert import convert
-
-        try:
-            res = convert(
-                Path(args.src), Path(args.dst), dtype=args.dtype, quantize=args.quantize,
-                allow_pickle=args.allow_pickle, verify=not args.no_verify,
-            )  # fmt: skip
-        except ModelError as e:  # the converter's refusals, one line each
-            raise FoveaError(str(e)) from e
-        except ImportError as e:  # verification needs torch/transformers (absent from the packaged app)
-            raise FoveaError(
-                f"verification needs {e.name}; install the torch extra or pass --no-verify"
-            ) from e
-        print(f"converted {args.src} -> {args.dst}" + (f" ({res.report.summary})" if res.report else ""))
+        # One default with the window and `models pull`: verify when transformers is importable.
+        verify = False if args.no_verify else None
+        summary = convert_model(
+            Path(args.src), Path(args.dst), dtype=args.dtype, quantize=args.quantize,
+            allow_pickle=args.allow_pickle, verify=verify,
+        )  # fmt: skip
+        if verify is None and not reference_available():
+            print("fovea: reference check skipped: torch/transformers are not installed", file=sys.stderr)
+        print(f"converted {args.src} -> {args.dst}" + (f" ({summary})" if summary else ""))
         return 0
     if cmd == "pull":
         return _pull(args.name)

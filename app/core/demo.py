@@ -34,7 +34,7 @@ def write_demo_library(
 
     A manifest with each file's captions is written last; its presence marks the library complete.
     """
-    from training.scenes import captions, make_scenes, render
+    from app.core.scenes import captions, make_scenes, render
 
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {}

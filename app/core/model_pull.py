@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.errors import FoveaError, UsageError
-from app.core.model_registry import REGISTRY, RegistryEntry, entry
+from app.core.model_install import ConvertError, convert_model, reference_available
+from app.core.model_registry import REGISTRY, entry
 from app.core.paths import models_dir, user_data_dir
 
 # What a model folder needs; top-level files only (repos also carry onnx/, flax and pickle copies).
@@ -274,33 +273,6 @@ def _download(
         raise failure[0]
 
 
-def reference_available() -> bool:
-    """Reference verification needs torch and transformers, which the packaged app leaves out."""
-    if getattr(sys, "frozen", False):
-        return False
-    return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
-
-
-def _convert(e: RegistryEntry, src: Path, dst: Path, verify: bool) -> str:
-    try:
-        if e.kind == "captioner":
-            from converters.llava import convert_llava as convert_fn
-        else:
-            from converters.convert import convert as convert_fn
-        res = convert_fn(src, dst, dtype="float32", verify=verify)
-    except ImportError as ex:
-        raise PullError(
-            f"converting {e.name} needs {ex.name or 'a missing package'}, not in this build"
-        ) from ex
-    except FoveaError:
-        raise
-    except Exception as ex:  # converters raise ModelError (and subclasses) with a one-line reason
-        raise PullError(
-            f"conversion failed: {str(ex).splitlines()[0] if str(ex) else type(ex).__name__}"
-        ) from ex
-    return f"verified against transformers: {res.report.summary}" if res.report is not None else ""
-
-
 def pull(
     name: str,
     *,
@@ -344,7 +316,10 @@ def pull(
     yield PullProgress(
         "convert", f"converting to MLX{' and verifying against transformers' if verify else ''}"
     )
-    summary = _convert(e, src, dst, verify)
+    try:
+        summary = convert_model(src, dst, kind=e.kind, verify=verify)
+    except ConvertError as ex:
+        raise PullError(f"{e.name}: {ex}") from ex
     if not keep_download:
         shutil.rmtree(src, ignore_errors=True)
     took = time.monotonic() - t0

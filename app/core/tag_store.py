@@ -24,6 +24,7 @@ STATUSES = ("auto", "review", "confirmed", "rejected")
 MACHINE = ("auto", "review")
 DECISIONS = ("confirmed", "rejected")
 
+
 @dataclass(frozen=True)
 class TagRow:
     path: Path

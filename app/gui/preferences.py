@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.contracts import JobKind
+from app.core.contracts import JobKind, JobProgress
 from app.core.model_registry import REGISTRY
 from app.core.settings import Settings
 
@@ -59,12 +58,12 @@ def convert_job(src: Path) -> Callable[[Callable[[], bool]], Iterator[object]]:
     """A status-bar job converting a downloaded Hugging Face folder into the models folder."""
 
     def run(_stop: Callable[[], bool]) -> Iterator[object]:
+        from app.core.model_install import convert_model
         from app.core.paths import models_dir
-        from converters.convert import convert  # heavy and optional: imported only when asked for
 
         dst = models_dir() / src.name
-        yield SimpleNamespace(message=f"Converting {src.name}…")
-        convert(src, dst)
+        yield JobProgress(0, 0, f"Converting {src.name}…")
+        convert_model(src, dst)  # verified against transformers when it is installed, as the CLI does
         return str(dst)
 
     return run

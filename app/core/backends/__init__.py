@@ -30,7 +30,9 @@ class Embedder(Protocol):
     model_type: str  # "clip" (softmax over labels) or "siglip" (independent sigmoids)
     dim: int
     image_size: int  # the square input side; JPEGs are draft-decoded to at least twice this
-    weak_cosine: Mapping[str, float]  # measured weak-hit cosines per query kind ("text", "image"); {}: defaults
+    weak_cosine: Mapping[
+        str, float
+    ]  # measured weak-hit cosines per query kind ("text", "image"); {}: defaults
     logit_scale: float  # already exponentiated, as used on cosine similarities
     logit_bias: float | None  # SigLIP only
 
