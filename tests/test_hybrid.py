@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.core import text_index
 from app.core.backends import l2_normalize
 from app.core.errors import UsageError
 from app.core.hybrid import RRF_K, HybridHit, hybrid_search, rrf
@@ -23,6 +24,7 @@ def caption(store: Store, image_id: int, text: str) -> None:
             "INSERT INTO captions (image_id, model_id, text, created_at) VALUES (?, 'cap', ?, 1.0)",
             (image_id, text),
         )
+        text_index.refresh(store)  # what the captioner (a writer) does; searches never write
 
 
 @pytest.fixture

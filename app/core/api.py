@@ -139,8 +139,11 @@ class Library:
 
     def remove_root(self, folder: str | Path) -> None:
         """Forget a library (its rows and decisions); the photos on disk are never touched."""
+        from app.core import text_index
+
         with self.store.transaction():
             self.store.remove_root(Path(folder))
+            text_index.refresh(self.store)
 
     def libraries(self) -> list[LibrarySummary]:
         out = []

@@ -71,7 +71,7 @@ def hybrid_search(
 ) -> SearchResult:
     """The k best images for rclip-style `terms`, fusing dense and caption/tag/file-name ranks by RRF.
 
-    `store` is the store the text index is read from (refreshed first; the engine may read through a
+    `store` is the store the text index is read from (kept current by the writers; the engine may read through a
     connection of its own). Hits are HybridHits carrying their caption when the library has captions;
     with `dense_only`, or an image-only query, they keep the dense order. A hit is weak when its cosine
     is below the engine's threshold and no text matched it. `pool`: candidates taken from each ranking.
@@ -94,7 +94,6 @@ def hybrid_search(
     kind = "image" if all(t.kind == "image" for t in parsed if t.weight > 0) else "text"
     flt = tuple(filters.get(n) for n in FILTERS)
     dense = engine.search_vector(vec, pool, kind, filters=flt)
-    text_index.refresh(store)
     text = text_index.search(store, positive, negative, limit=pool, allowed=store.ids_matching(*flt))
     dense_ids = [h.image_id for h in dense.hits]
     fused = rrf([dense_ids, [m.image_id for m in text]])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core import text_index
 from app.core.backends import Embedder
 from app.core.decode import DecodeError, decode_ahead, open_image
 from app.core.library import Changes, RootScan, apply_changes, scan_root
@@ -108,6 +109,7 @@ def index(
         summary.errors = changes.errors
         yield progress("scan", done, seen, None)
     summary.added, summary.updated, summary.moved = changes.added, changes.updated, changes.moved
+    text_index.refresh(store)  # new, moved and renamed files: their names are searchable at once
     summary.missing, summary.errors = changes.missing, changes.errors
 
     todo = _todo(store, embedder.model_id, [s.root_id for s in scans if s.online])
@@ -199,6 +201,7 @@ def _flush(store: Store, embedder: Embedder, batch, failed, summary: IndexSummar
                 )
                 store.record_error(it.path, reason, now)
                 summary.errors += 1
+        text_index.refresh(store)  # the writer keeps the text index current; searches only read it
     summary.embedded += len(batch)
     n = len(batch) + len(failed)
     batch.clear()

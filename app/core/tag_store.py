@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.core import text_index
 from app.core.errors import UsageError
 from app.core.tag_vocab import normalize_label
 
@@ -109,6 +110,7 @@ def set_decision(store: Store, path: str | Path, label: str, decision: str) -> T
                ON CONFLICT (image_id, label) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at""",
             (image_id, label, decision, time.time()),
         )
+        text_index.refresh(store)
     return next(t for t in list_tags(store, label=label) if t.image_id == image_id)
 
 
@@ -153,6 +155,7 @@ def replace_machine_tags(
             "INSERT OR IGNORE INTO tags (image_id, label, score, status, model_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(i, lb, s, st, model_id, now) for i, lb, s, st in rows],
         )
+        text_index.refresh(store)  # in the same transaction: the tag words are searchable with the tags
 
 
 def decided(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -3,7 +3,8 @@
 One `text_fts` row per image (rowid = image id) with three columns: every caption of the image, its
 auto or confirmed tag labels, and the file name without extension. Triggers on captions, tags and
 images only mark rows dirty (schema v3); `refresh()` rebuilds the dirty rows, so bulk tag writes stay
-cheap and the index is exact whenever a search refreshes it first. Ranking is FTS5's bm25.
+cheap; the writers (indexer, tagger, captioner, decisions) refresh in their own transactions, so a
+search only reads. Ranking is FTS5's bm25.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def search(
 ) -> list[TextMatch]:
     """The best `limit` 'ok' images for the words of `positive` texts, by bm25; `allowed` restricts ids.
 
-    Call `refresh()` first for an exact answer (hybrid search does).
+    Exact once the writers have refreshed (the indexer, tagger, captioner and tag decisions do, in their
+    own transactions); a search never writes.
     """
     expr = match_expression(positive, negative)
     if expr is None or limit <= 0:
