@@ -160,3 +160,30 @@ def test_filters_tags_on_hits_and_query_lines_agree(env, qtbot, capsys):
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=WAIT_MS)
     assert [(str(h.path), h.tags) for h in shown[-1].hits] == [(target[1], ("sunset",))]
     lib.close()
+
+
+def test_the_captions_preference_captions_new_photos_after_indexing(env, qtbot, monkeypatch):
+    """Preferences ▸ "Caption photos in the background" (saved, and used to do nothing) chains a caption job."""
+    tmp_path, emb = env
+    monkeypatch.setattr(
+        "app.core.captions_backend.open_captioner", lambda folder, backend="auto": FakeCaptioner()
+    )
+    monkeypatch.setattr("app.core.captions.caption_model_dir", lambda name=None: tmp_path)
+    win, lib = window(qtbot, tmp_path / "gui.sqlite", emb, tmp_path)
+    for on, expected in ((False, 0), (True, 4)):
+        Settings(captions=on).save()
+        folder = tmp_path / ("b" if on else "a")
+        win.add_folders([str(folder)])
+        qtbot.waitUntil(
+            lambda f=folder: str(f.resolve()) in [str(s.path) for s in lib.libraries()], timeout=WAIT_MS
+        )
+        qtbot.waitUntil(lambda: not win.jobs.running, timeout=WAIT_MS)
+        qtbot.wait(200)  # a chained job starts from the finished signal
+        qtbot.waitUntil(lambda: not win.jobs.running, timeout=WAIT_MS)
+        with Store(lib.db) as st:
+            n = st.conn.execute(
+                "SELECT count(*) FROM captions c JOIN images i ON i.id = c.image_id WHERE i.path LIKE ?",
+                (str(folder.resolve()) + "/%",),
+            ).fetchone()[0]
+        assert n == expected
+    lib.close()

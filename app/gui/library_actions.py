@@ -80,6 +80,8 @@ class LibraryActions:
         if getattr(self, "_pending_index", False):
             self._pending_index = False
             self.reindex_all()
+        elif kind in (JobKind.INDEX, JobKind.DEMO) and result is not None and Settings.load().captions:
+            self.caption_all()  # Preferences ▸ "Caption photos in the background": new photos get captions
         if self.search.text().strip():
             self.run_search()
         elif self._view[0] != "duplicates" and (

@@ -170,6 +170,8 @@ class PreferencesDialog(QDialog):
         s.captions, s.appearance = self.captions.isChecked(), self.appearance.currentText()
         s.save()
         apply_appearance(s.appearance)
+        if s.captions and not self.win.jobs.running:
+            self.win.caption_all()  # turned on (or left on): catch up now; later index jobs chain to it
         if model_changed:
             self.lib.set_model(s.model, s.backend)
             self.win.load_model()
