@@ -301,3 +301,15 @@ def test_full_size_siglip_base_p16_224_matches_transformers(tmp_path_factory) ->
     ours_t = p.ours.model.get_text_features(mx.array(p.ours.tokenize(TEXTS[:2]).input_ids))
     assert np.abs(_unit(np.array(ours_i)) - _unit(ref_i.numpy())).max() <= 1e-4
     assert np.abs(_unit(np.array(ours_t)) - _unit(ref_t.numpy())).max() <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_both_families_refuse_a_fractional_size(family):
+    """CLIP refused hidden_size=64.0 while SigLIP took it: one integer check (common.config.check_int) now."""
+    from mlx_models.clip.config import ModelConfig as ClipConfig
+    from mlx_models.common.errors import ConfigError
+    from mlx_models.siglip.config import ModelConfig as SiglipConfig
+
+    cls = ClipConfig if family == "clip" else SiglipConfig
+    with pytest.raises(ConfigError, match=r"hidden_size=64\.0 must be an integer"):
+        cls.from_dict({"text_config": {"hidden_size": 64.0, "num_attention_heads": 4}})

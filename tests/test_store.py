@@ -38,7 +38,7 @@ def test_new_file_is_wal_at_current_schema(tmp_path):
     with Store(tmp_path / "lib.sqlite") as s:
         assert s.schema_version == SCHEMA_VERSION
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert {"roots", "images", "errors", "embeddings", "tags", "captions"} <= set(s.db.table_names())
+        assert {"roots", "images", "errors", "embeddings", "tags", "captions"} <= set(s.table_names())
 
 
 def test_older_database_is_migrated_stepwise_keeping_data(tmp_path):

@@ -134,10 +134,10 @@ def find_duplicates(store, model_id: str, threshold: float = 0.95) -> list[Dupli
     exact = exact_groups(store)
     copies = {i for g in exact for i in g[1:]}  # all but the first of each exact group
     ids, i8, scales, _ = store.embedding_rows(model_id)
-    ids, first = np.unique(ids[::-1], return_index=True)  # the latest row of a re-embedded image wins
-    keep = len(i8) - 1 - first
+    order = np.argsort(ids, kind="stable")  # one row per image ((image, model) is the key), in id order
+    ids, i8 = ids[order], i8[order]
     rep = np.array([i not in copies for i in ids.tolist()], bool)
-    ids, x = ids[rep], i8[keep][rep]  # int8 rows: the per-vector scale cancels in a cosine
+    ids, x = ids[rep], i8[rep]  # int8 rows: the per-vector scale cancels in a cosine
     comps = _Components()
     for a, b, s in zip(*near_pairs(x, threshold), strict=True):
         comps.union(int(ids[a]), int(ids[b]), float(s))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 
 from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
@@ -260,10 +259,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 class Store(StoreViews):
-    """The library database. Writes happen inside `transaction()`; reads may happen anywhere.
-
-    Inside a transaction use `conn.execute`/`db.execute`, not sqlite-utils table writers, which commit.
-    """
+    """The library database. Writes happen inside `transaction()`; reads may happen anywhere."""
 
     def __init__(self, path: str | Path, read_only: bool = False) -> None:
         """`read_only`: browse without changes (no migration, no WAL switch, writes refused by SQLite)."""
@@ -297,7 +293,6 @@ class Store(StoreViews):
             if is_disk_full(e):
                 raise DiskFullError(path, need_for(path), "the library was not changed") from e
             raise StoreError(f"{path}: {e}{damage_hint(e)}", _error_kind(Path(path), e)) from e
-        self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
         self._depth = 0
 

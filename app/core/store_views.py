@@ -104,6 +104,9 @@ class StoreViews:
                 out.setdefault(int(i), []).append(label)
         return out
 
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
     def embedding_counts(self) -> list[tuple[str, int]]:
         """(model id, embedded images) per model."""
         return self.conn.execute("SELECT model_id, count(*) FROM embeddings GROUP BY model_id").fetchall()

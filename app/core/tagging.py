@@ -282,10 +282,9 @@ def tag_library(
     matrix = labels if isinstance(labels, LabelMatrix) else label_embeddings(embedder, labels, cache_dir)
     scorer = Scorer.for_embedder(embedder, matrix)
     per_label = tag_store.load_thresholds(store, embedder.model_id) if use_calibration else {}
-    ids, q, scales, _ = store.embedding_rows(embedder.model_id)
-    _, last = np.unique(ids[::-1], return_index=True)  # an id may repeat after re-embedding: latest row wins
-    keep = np.sort(len(ids) - 1 - last)
-    ids, q, scales = ids[keep], q[keep], scales[keep]
+    ids, q, scales, _ = store.embedding_rows(
+        embedder.model_id
+    )  # one row per image: (image, model) is the key
     floor = cosine_fraction * library_cosine(scorer, q, scales) if cosine_fraction > 0 and len(ids) else -1.0
     th = Thresholds(min_score, min_margin, review_floor, max(-1.0, min(1.0, floor)), per_label)
     total, t0 = len(ids), time.perf_counter()

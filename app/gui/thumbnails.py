@@ -127,9 +127,3 @@ class ThumbnailLoader(QObject):
         if generation == self.generation:
             self._failed.add(image_id)
             self.loaded.emit(image_id)
-
-    def put(self, image_id: int, pixmap: QPixmap) -> None:
-        """Insert a ready pixmap (benchmarks use synthetic thumbnails)."""
-        self._pixmaps[image_id] = pixmap
-        while len(self._pixmaps) > self.capacity:
-            self._pixmaps.popitem(last=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.config import check_divisible, check_range, from_dict
+from ..common.config import check_divisible, check_int, from_dict
 from ..common.errors import ConfigError
 
 ACTIVATIONS = ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh")
@@ -16,17 +16,11 @@ ACTIVATIONS = ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh")
 MAX_PARAMETERS = 25_000_000_000
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"config {name}={value!r} must be an integer in [{lo}, {hi}]")
-    check_range(name, value, lo, hi)
-
-
 def _check_common(prefix: str, c: TextConfig | VisionConfig) -> None:
-    _check_int(f"{prefix}.hidden_size", c.hidden_size, 1, 16384)
-    _check_int(f"{prefix}.intermediate_size", c.intermediate_size, 1, 65536)
-    _check_int(f"{prefix}.num_hidden_layers", c.num_hidden_layers, 1, 256)
-    _check_int(f"{prefix}.num_attention_heads", c.num_attention_heads, 1, c.hidden_size)
+    check_int(f"{prefix}.hidden_size", c.hidden_size, 1, 16384)
+    check_int(f"{prefix}.intermediate_size", c.intermediate_size, 1, 65536)
+    check_int(f"{prefix}.num_hidden_layers", c.num_hidden_layers, 1, 256)
+    check_int(f"{prefix}.num_attention_heads", c.num_attention_heads, 1, c.hidden_size)
     check_divisible(
         f"{prefix}.hidden_size", c.hidden_size, f"{prefix}.num_attention_heads", c.num_attention_heads
     )
@@ -62,9 +56,9 @@ class TextConfig:
 
     def __post_init__(self) -> None:
         _check_common("text_config", self)
-        _check_int("text_config.vocab_size", self.vocab_size, 1, 10**6)
-        _check_int("text_config.max_position_embeddings", self.max_position_embeddings, 1, 16384)
-        _check_int("text_config.eos_token_id", self.eos_token_id, 0, 10**6)
+        check_int("text_config.vocab_size", self.vocab_size, 1, 10**6)
+        check_int("text_config.max_position_embeddings", self.max_position_embeddings, 1, 16384)
+        check_int("text_config.eos_token_id", self.eos_token_id, 0, 10**6)
 
 
 @dataclass
@@ -82,9 +76,9 @@ class VisionConfig:
 
     def __post_init__(self) -> None:
         _check_common("vision_config", self)
-        _check_int("vision_config.num_channels", self.num_channels, 1, 16)
-        _check_int("vision_config.image_size", self.image_size, 8, 4096)
-        _check_int("vision_config.patch_size", self.patch_size, 1, self.image_size)
+        check_int("vision_config.num_channels", self.num_channels, 1, 16)
+        check_int("vision_config.image_size", self.image_size, 8, 4096)
+        check_int("vision_config.patch_size", self.patch_size, 1, self.image_size)
         # No divisibility check: like transformers, the patch grid floors (so400m: 384 / 14 -> 27 x 27).
         if self.patch_size == self.num_channels:
             # sanitize tells PyTorch from MLX conv layout by shape, which needs in-channels != kernel size.
@@ -108,7 +102,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.model_type != "clip":
             raise ConfigError(f"config model_type={self.model_type!r}, expected 'clip'")
-        _check_int("projection_dim", self.projection_dim, 1, 16384)
+        check_int("projection_dim", self.projection_dim, 1, 16384)
         t, v = self.text_config, self.vision_config
         n = _tower_parameters(t) + _tower_parameters(v) + t.vocab_size * t.hidden_size
         n += (v.hidden_size + t.hidden_size) * self.projection_dim + v.num_patches * v.hidden_size

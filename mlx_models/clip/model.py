@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import mlx.core as mx
 import mlx.nn as nn
 
+from ..common.activations import ACTIVATIONS
 from ..common.errors import ModelError
 from .config import ModelConfig, TextConfig, VisionConfig
 
-
-def quick_gelu(x: mx.array) -> mx.array:
-    return x * mx.sigmoid(1.702 * x)
-
-
-def gelu_tanh(x: mx.array) -> mx.array:
-    # Written out rather than nn.gelu_approx so the formula visibly equals PyTorch's approximate="tanh".
-    return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-
-
-ACT_FNS = {"quick_gelu": quick_gelu, "gelu": nn.gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh}
+ACT_FNS = {k: ACTIVATIONS[k] for k in ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh")}
 
 
 class Attention(nn.Module):

@@ -24,6 +24,13 @@ def check_range(name: str, value: Any, lo: float, hi: float) -> None:
         raise ConfigError(f"config {name}={value!r} is outside the allowed range [{lo}, {hi}]")
 
 
+def check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    """Refuse a size that is not an integer in [lo, hi] (64.0 is refused too: layer shapes are counts)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"config {name}={value!r} must be an integer in [{lo}, {hi}]")
+    check_range(name, value, lo, hi)
+
+
 def check_divisible(name: str, value: int, by_name: str, by: int) -> None:
     if by <= 0 or value % by:
         raise ConfigError(f"config {name}={value} must be divisible by {by_name}={by}")

@@ -7,29 +7,18 @@ Attribute names are the checkpoint's (`vision_tower.vision_model.*`, `multi_moda
 from __future__ import annotations
 
 import importlib
-import math
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ..common.activations import ACTIVATIONS
 from ..common.errors import ModelError
 from .config import LANGUAGE_MODELS, ModelConfig
 from .vision import VisionTower
 
-
-def _gelu_tanh(x: mx.array) -> mx.array:
-    return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-
-
-PROJECTOR_ACTS = {
-    "gelu": nn.gelu,  # erf-based, as torch's default GELU
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "quick_gelu": lambda x: x * mx.sigmoid(1.702 * x),
-    "silu": nn.silu,
-    "relu": nn.relu,
-}
+PROJECTOR_ACTS = {k: ACTIVATIONS[k] for k in ("gelu", "gelu_pytorch_tanh", "quick_gelu", "silu", "relu")}
 
 
 class MultiModalProjector(nn.Module):

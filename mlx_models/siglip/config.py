@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.config import check_divisible, check_range, from_dict
+from ..common.config import check_divisible, check_int, from_dict
 from ..common.errors import ConfigError
 
-# Activations the port implements (mlx/activations.py); SigLIP ships gelu_pytorch_tanh.
+# Activations the port implements (common/activations.py); SigLIP ships gelu_pytorch_tanh.
 SUPPORTED_ACTS = ("gelu_pytorch_tanh", "gelu", "quick_gelu")
 
 
 def _check_tower(name: str, c: Any) -> None:
-    check_range(f"{name}.hidden_size", c.hidden_size, 1, 16384)
-    check_range(f"{name}.intermediate_size", c.intermediate_size, 1, 65536)
-    check_range(f"{name}.num_hidden_layers", c.num_hidden_layers, 1, 256)
-    check_range(f"{name}.num_attention_heads", c.num_attention_heads, 1, 1024)
+    check_int(f"{name}.hidden_size", c.hidden_size, 1, 16384)
+    check_int(f"{name}.intermediate_size", c.intermediate_size, 1, 65536)
+    check_int(f"{name}.num_hidden_layers", c.num_hidden_layers, 1, 256)
+    check_int(f"{name}.num_attention_heads", c.num_attention_heads, 1, 1024)
     check_divisible(
         f"{name}.hidden_size", c.hidden_size, f"{name}.num_attention_heads", c.num_attention_heads
     )
@@ -59,9 +59,9 @@ class TextConfig:
         if self.projection_size is None:
             self.projection_size = self.hidden_size
         _check_tower("text_config", self)
-        check_range("text_config.vocab_size", self.vocab_size, 1, 10**6)
-        check_range("text_config.max_position_embeddings", self.max_position_embeddings, 1, 8192)
-        check_range("text_config.projection_size", self.projection_size, 1, 16384)
+        check_int("text_config.vocab_size", self.vocab_size, 1, 10**6)
+        check_int("text_config.max_position_embeddings", self.max_position_embeddings, 1, 8192)
+        check_int("text_config.projection_size", self.projection_size, 1, 16384)
 
 
 @dataclass
@@ -81,9 +81,9 @@ class VisionConfig:
         self.image_size = _square("vision_config.image_size", self.image_size)
         self.patch_size = _square("vision_config.patch_size", self.patch_size)
         _check_tower("vision_config", self)
-        check_range("vision_config.num_channels", self.num_channels, 1, 4)
-        check_range("vision_config.image_size", self.image_size, 8, 4096)
-        check_range("vision_config.patch_size", self.patch_size, 1, self.image_size)
+        check_int("vision_config.num_channels", self.num_channels, 1, 4)
+        check_int("vision_config.image_size", self.image_size, 8, 4096)
+        check_int("vision_config.patch_size", self.patch_size, 1, self.image_size)
         # No divisibility check: like transformers, the patch grid floors (so400m: 384 / 14 -> 27 x 27).
         # sanitize() tells the conv layouts [out, C, p, p] and [out, p, p, C] apart by shape; p == C would be ambiguous.
         if self.patch_size == self.num_channels:

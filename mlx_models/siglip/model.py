@@ -6,24 +6,14 @@ Text: tokens + positions -> bidirectional encoder -> final_layer_norm -> last po
 
 from __future__ import annotations
 
-import math
-
 import mlx.core as mx
 import mlx.nn as nn
 
+from ..common.activations import ACTIVATIONS as ALL_ACTIVATIONS
 from ..common.errors import ModelError
 from .config import ModelConfig, TextConfig, VisionConfig
 
-
-def _gelu_tanh(x: mx.array) -> mx.array:
-    return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-
-
-def _quick_gelu(x: mx.array) -> mx.array:
-    return x * mx.sigmoid(1.702 * x)
-
-
-ACTIVATIONS = {"gelu_pytorch_tanh": _gelu_tanh, "gelu": nn.gelu, "quick_gelu": _quick_gelu}
+ACTIVATIONS = {k: ALL_ACTIVATIONS[k] for k in ("gelu_pytorch_tanh", "gelu", "quick_gelu")}
 
 
 def _attend(q: mx.array, k: mx.array, v: mx.array, heads: int, mask: mx.array | None) -> mx.array:
