@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundl
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory) -> dict:
+def library(tmp_path_factory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("cli")
     lib = root / "photos"
     for _ in write_demo_library(lib, n=40, seed=77):
@@ -29,11 +30,12 @@ def library(tmp_path_factory) -> dict:
     (lib / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     shutil.copy(next(lib.glob("0003-*.jpg")), lib / "copy of 0003.jpg")  # an exact duplicate
     captions = json.loads((lib / "captions.json").read_text())
-    return {"root": root, "lib": lib, "db": str(root / "lib.sqlite"), "captions": captions}
+    with pytest.MonkeyPatch.context() as mp:  # the module's user data directory, restored afterwards
+        mp.setenv("FOVEA_DATA_DIR", str(root / "data"))
+        yield {"root": root, "lib": lib, "db": str(root / "lib.sqlite"), "captions": captions}
 
 
 def fovea(library, capsys, *args: str) -> tuple[int, str, str]:
-    os.environ["FOVEA_DATA_DIR"] = str(library["root"] / "data")
     code = main(["--db", library["db"], "--backend", "mlx", *args])
     out = capsys.readouterr()
     return code, out.out, out.err
@@ -41,7 +43,6 @@ def fovea(library, capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def indexed(library):
-    os.environ["FOVEA_DATA_DIR"] = str(library["root"] / "data")
     assert (
         main(["--db", library["db"], "--backend", "mlx", "index", str(library["lib"])]) == 0
     )  # broken file: still 0

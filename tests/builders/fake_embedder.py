@@ -1,13 +1,16 @@
-"""A small deterministic stand-in for a CLIP embedder, for store and indexer tests.
+"""The one deterministic stand-in for a CLIP embedder, for store, indexer, search and tagging tests.
 
-Features are a colour histogram and a coarse colour layout, mapped by a fixed random projection
-and L2-normalised: different pictures get different vectors, identical pixels identical ones.
+Images: a colour histogram and a coarse colour layout, mapped by a fixed random projection and
+L2-normalised (different pictures get different vectors, identical pixels identical ones); with
+`images="mean-colour"` an image is instead the text vector of its rounded mean colour, so a test can
+name the vector a picture gets. Texts: a fixed random unit vector per text (`text_vector`).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -16,23 +19,37 @@ from app.core.backends import l2_normalize
 
 
 class FakeEmbedder:
-    """Implements app.core.backends.Embedder; counts how many images it embedded."""
+    """Implements app.core.backends.Embedder; counts what it embedded."""
 
     model_type = "clip"
-    logit_scale = 100.0
     logit_bias = None
-    weak_cosine: dict[str, float] = {}  # noqa: RUF012 - read-only: the family defaults
 
     def __init__(
-        self, model_id: str = "fake-clip", dim: int = 32, image_size: int = 32, seed: int = 0
+        self,
+        model_id: str = "fake-clip",
+        dim: int = 32,
+        image_size: int = 32,
+        seed: int = 0,
+        logit_scale: float = 100.0,
+        images: Literal["pixels", "mean-colour"] = "pixels",
     ) -> None:
         self.model_id = model_id
         self.dim = dim
         self.image_size = image_size
+        self.logit_scale = logit_scale
+        self.weak_cosine: dict[str, float] = {}  # the family defaults
+        self.images = images
         rng = np.random.default_rng(seed)
         self._proj = rng.standard_normal((64 + 48, dim)).astype(np.float32)
         self.embedded = 0  # images seen by embed_pixels
-        self.calls = 0
+        self.calls = 0  # embed_pixels calls
+        self.image_calls = 0  # embed_images calls
+        self.text_calls: list[int] = []  # batch size of each embed_texts call
+
+    @staticmethod
+    def text_vector(text: str, dim: int = 32) -> np.ndarray:
+        """The fixed unit vector of a text (d,)."""
+        return l2_normalize(np.random.default_rng(zlib.crc32(text.encode())).standard_normal((1, dim)))[0]
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """Shortest side to image_size, centre crop, [0, 1] floats: (S, S, 3)."""
@@ -56,10 +73,14 @@ class FakeEmbedder:
         return l2_normalize(np.concatenate([hist, layout], axis=1) @ self._proj)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        self.image_calls += 1
         if not images:
             return np.zeros((0, self.dim), np.float32)
+        if self.images == "mean-colour":
+            means = [str(np.asarray(im).mean(axis=(0, 1)).round().tolist()) for im in images]
+            return np.stack([self.text_vector(m, self.dim) for m in means])
         return self.embed_pixels(np.stack([self.preprocess(im) for im in images]))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim) for t in texts]
-        return l2_normalize(np.array(rows, np.float32).reshape(len(texts), self.dim))
+        self.text_calls.append(len(texts))
+        return np.stack([self.text_vector(t, self.dim) for t in texts]).reshape(len(texts), self.dim)

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from app.core.backends import l2_normalize
 from app.core.store import Store
 from app.core.tag_vocab import LabelMatrix
+from tests.builders.fake_embedder import FakeEmbedder
 
-
-@dataclass
-class FakeEmbedder:
-    """An Embedder stand-in: text embeddings are fixed random unit vectors per text, counted per call."""
-
-    model_id: str = "fake-model"
-    model_type: str = "clip"
-    dim: int = 32
-    logit_scale: float = 100.0
-    logit_bias: float | None = None
-    image_size: int = 32
-    weak_cosine: dict[str, float] = field(default_factory=dict)
-    text_calls: list[int] = field(default_factory=list)
-
-    def embed_texts(self, texts):
-        self.text_calls.append(len(texts))
-        rows = []
-        for t in texts:
-            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
-            rows.append(np.random.default_rng(seed).standard_normal(self.dim))
-        return l2_normalize(np.asarray(rows).reshape(len(texts), self.dim))
+__all__ = ["FakeEmbedder", "add_images", "mix", "orthogonal_labels"]
 
 
 def orthogonal_labels(labels: list[str], dim: int = 32, groups: list[str] | None = None) -> LabelMatrix:
