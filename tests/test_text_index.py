@@ -189,3 +189,12 @@ def test_marking_survives_upserts_and_replaces_in_the_outer_statement(store):
         conn.execute("INSERT OR REPLACE INTO captions VALUES (?, 'm', 'a kite', 1.0)", (a,))
         conn.execute("INSERT OR REPLACE INTO captions VALUES (?, 'm', 'a kite over a field', 2.0)", (a,))
     assert ids(store, "kite") == [a] and ids(store, "field") == [a]
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_by_its_readable_words(store):
+    """Undecodable bytes (PEP 383 surrogates) cannot go into FTS5: they become U+FFFD, the rest is searchable."""
+    from app.core.store import path_to_text
+
+    name = "/lib/beach\udce9t\udce9 sunset.jpg"  # 'beachété sunset' written in Latin-1
+    i = add_image(store, path_to_text(name))
+    assert ids(store, "sunset") == [i]

@@ -59,6 +59,12 @@ def match_expression(positive: Sequence[str], negative: Sequence[str] = ()) -> s
     return expr
 
 
+def _name(path_text: str) -> str:
+    """The file name without extension, as words: undecodable bytes (non-UTF-8 names) become U+FFFD."""
+    stem = text_to_path(path_text).stem
+    return stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def refresh(store: Store, chunk: int = 2000) -> int:
     """Rebuild the rows of images marked dirty; returns how many. Joins an open transaction if any."""
     conn = store.conn
@@ -84,7 +90,7 @@ def refresh(store: Store, chunk: int = 2000) -> int:
             ).fetchall()
             conn.executemany(
                 "INSERT INTO text_fts (rowid, caption, tags, name) VALUES (?, ?, ?, ?)",
-                [(i, cap or "", tags or "", text_to_path(path).stem) for i, path, cap, tags in rows],
+                [(i, cap or "", tags or "", _name(path)) for i, path, cap, tags in rows],
             )
             conn.execute(f"DELETE FROM text_dirty WHERE image_id IN ({marks})", ids)
             n += len(ids)
