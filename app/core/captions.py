@@ -17,7 +17,7 @@ from app.core import text_index
 from app.core.captions_backend import DEFAULT_PROMPT, Captioner, check_sampling
 from app.core.decode import DecodeError, decode_ahead, open_image
 from app.core.errors import BackendError, FoveaError, UsageError
-from app.core.store import Store, path_to_text, text_to_path
+from app.core.store import Store
 
 DEFAULT_CAPTION_MODEL = "llava-interleave-qwen-0.5b"
 DEFAULT_MAX_TOKENS = 64
@@ -71,25 +71,16 @@ def caption_model_dir(name_or_path: str | None = None) -> Path:
 
 def set_captioning(store: Store, root: str | Path, enabled: bool, now: float | None = None) -> None:
     """Opt a library root in to (or out of) captioning; its existing captions are kept either way."""
-    row = store.conn.execute("SELECT id FROM roots WHERE path = ?", (path_to_text(root),)).fetchone()
-    if row is None:
+    root_id = store.root_id(root)
+    if root_id is None:
         raise FoveaError(f"{root}: not a library (add it with `fovea index`)")
-    with store.transaction() as conn:
-        if enabled:
-            conn.execute(
-                "INSERT OR IGNORE INTO caption_roots (root_id, enabled_at) VALUES (?, ?)",
-                (row[0], time.time() if now is None else now),
-            )
-        else:
-            conn.execute("DELETE FROM caption_roots WHERE root_id = ?", (row[0],))
+    with store.transaction():
+        store.set_caption_root(root_id, enabled, time.time() if now is None else now)
 
 
 def captioning_roots(store: Store) -> list[Path]:
     """The library roots opted in to captioning."""
-    rows = store.conn.execute(
-        "SELECT r.path FROM roots r JOIN caption_roots c ON c.root_id = r.id ORDER BY r.id"
-    ).fetchall()
-    return [text_to_path(p) for (p,) in rows]
+    return store.caption_roots()
 
 
 # ---- the job -----------------------------------------------------------------------------------
@@ -97,13 +88,7 @@ def captioning_roots(store: Store) -> list[Path]:
 
 def _todo(store: Store, model_id: str) -> tuple[list[tuple[int, Path]], int]:
     """('ok' images of opted-in roots without a caption by this model, count already captioned)."""
-    base = """FROM images i JOIN caption_roots c ON c.root_id = i.root_id WHERE i.status = 'ok'"""
-    has = "EXISTS (SELECT 1 FROM captions x WHERE x.image_id = i.id AND x.model_id = ?)"
-    rows = store.conn.execute(
-        f"SELECT i.id, i.path {base} AND NOT {has} ORDER BY i.id", (model_id,)
-    ).fetchall()
-    done = store.conn.execute(f"SELECT count(*) {base} AND {has}", (model_id,)).fetchone()[0]
-    return [(int(i), text_to_path(p)) for i, p in rows], int(done)
+    return store.uncaptioned(model_id)
 
 
 def caption_library(
@@ -164,15 +149,11 @@ def caption_library(
                     ) from e
                 reason = f"caption model: {e}"
         now = time.time()
-        with store.transaction() as conn:
+        with store.transaction():
             if result is not None:
                 model_failures = 0
-                conn.execute(
-                    "INSERT OR REPLACE INTO captions (image_id, model_id, text, created_at) VALUES (?, ?, ?, ?)",
-                    (image_id, model_id, result.text, now),
-                )
-                if conn.execute("SELECT 1 FROM errors WHERE path = ? AND reason LIKE 'caption:%'",
-                                (path_to_text(path),)).fetchone():  # fmt: skip
+                store.put_caption(image_id, model_id, result.text, now)
+                if store.has_caption_error(path):
                     store.clear_error(path)  # an earlier caption failure is fixed; indexer errors stay
                 summary.captioned += 1
             elif reason is not None:

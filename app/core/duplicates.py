@@ -75,12 +75,7 @@ class _Components:
 
 def exact_groups(store) -> list[list[int]]:
     """Ids of 'ok' images sharing size and content hash, smallest id first."""
-    rows = store.conn.execute(
-        """SELECT group_concat(id) FROM (SELECT id, size, content_hash FROM images
-               WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY id)
-           GROUP BY size, content_hash HAVING count(*) > 1"""
-    ).fetchall()
-    return sorted(sorted(int(i) for i in r[0].split(",")) for r in rows)
+    return store.exact_duplicate_ids()
 
 
 def near_pairs(
