@@ -7,10 +7,11 @@ import pytest
 
 from app.core import text_index
 from app.core.backends import l2_normalize
+from app.core.contracts import Hit
 from app.core.errors import UsageError
-from app.core.hybrid import RRF_K, HybridHit, hybrid_search, rrf
+from app.core.hybrid import RRF_K, hybrid_search, rrf
 from app.core.query import parse_query
-from app.core.search import SearchEngine, SearchHit
+from app.core.search import SearchEngine
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 
@@ -68,7 +69,7 @@ def test_without_captions_the_dense_result_is_returned_unchanged(lib):
     store, engine, _ = lib
     dense = engine.search([QUERY], 5)
     hybrid = hybrid_search(engine, store, [QUERY], 5)
-    assert hybrid == dense and all(type(h) is SearchHit for h in hybrid.hits)
+    assert hybrid == dense and all(type(h) is Hit and h.fused is None for h in hybrid.hits)
 
 
 def test_caption_match_lifts_an_image_the_embedding_ranks_low(lib):
@@ -87,7 +88,7 @@ def test_caption_match_lifts_an_image_the_embedding_ranks_low(lib):
     result = hybrid_search(engine, store, [QUERY], k)
     assert len(result.hits) == k and rank_of(result, target) is not None and rank_of(result, target) <= 2
     hit = next(h for h in result.hits if h.image_id == target)
-    assert isinstance(hit, HybridHit)
+    assert isinstance(hit, Hit)
     assert hit.caption == "A red bicycle leaning on a brick wall"
     assert hit.text_rank == 1 and hit.dense_rank == dense_rank and not hit.weak
     assert hit.fused == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + dense_rank))

@@ -18,7 +18,6 @@ from app.core.backends import Embedder, open_embedder
 from app.core.contracts import (
     NO_FILTERS,
     Filters,
-    Hit,
     ImageDetails,
     JobKind,
     JobProgress,
@@ -281,9 +280,9 @@ class Library:
         return self._with_tags(result)
 
     def _with_tags(self, result: SearchResult) -> SearchResult:
-        """The result with every hit as a `Hit` carrying its applied tags."""
+        """The result with every hit carrying its applied tags."""
         tags = self.store.applied_tags([h.image_id for h in result.hits])
-        hits = [_hit(h, tuple(tags.get(h.image_id, ()))) for h in result.hits]
+        hits = [dataclasses.replace(h, tags=tuple(tags.get(h.image_id, ()))) for h in result.hits]
         return dataclasses.replace(result, hits=hits)
 
     def duplicates(self, threshold: float = 0.95) -> list[DuplicateGroup]:
@@ -375,14 +374,6 @@ class Library:
 def load_embedder(model: str | None, backend: str = "auto") -> Embedder:
     """The embedder for a model name, folder or None (the default model), without a library."""
     return open_embedder(resolve_model(model), backend)
-
-
-def _hit(h: Any, tags: tuple[str, ...]) -> Hit:
-    from app.core.hybrid import HybridHit
-
-    if isinstance(h, HybridHit):
-        return Hit(h.image_id, h.path, h.score, h.weak, h.caption, tags, h.fused, h.dense_rank, h.text_rank)
-    return Hit(h.image_id, h.path, h.score, h.weak, tags=tags)
 
 
 class _Serialized:

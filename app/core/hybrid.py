@@ -9,36 +9,18 @@ returned unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from app.core import text_index
+from app.core.contracts import Hit
 from app.core.errors import UsageError
 from app.core.query import parse_query
-from app.core.search import SearchEngine, SearchHit, SearchResult
+from app.core.search import SearchEngine, SearchResult
 
 RRF_K = 60  # the constant of the original paper; damps the head of each list so neither dominates
 FILTERS = ("folder", "date_from", "date_to", "camera", "tag")
-
-
-@dataclass(frozen=True)
-class HybridHit(SearchHit):
-    """A SearchHit with the text side: `score` stays the cosine, `fused` is the RRF score that orders hits."""
-
-    caption: str | None = None
-    fused: float | None = None  # None when no fusion happened (dense order)
-    dense_rank: int | None = None  # 1-based rank in the dense candidate list, None if outside it
-    text_rank: int | None = None  # 1-based bm25 rank of the caption/tags/name match, None if no match
-
-    def to_json(self) -> dict:
-        out = {"path": str(self.path), "score": self.score, "weak": self.weak}
-        if self.caption is not None:
-            out["caption"] = self.caption
-        if self.fused is not None:
-            out.update(fused=self.fused, dense_rank=self.dense_rank, text_rank=self.text_rank)
-        return out
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
@@ -53,7 +35,7 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
 def _with_captions(store, result: SearchResult) -> SearchResult:
     caps = text_index.captions_for(store, [h.image_id for h in result.hits])
     hits = [
-        HybridHit(h.image_id, h.path, h.score, h.weak, caps.get(h.image_id), dense_rank=n)
+        Hit(h.image_id, h.path, h.score, h.weak, caps.get(h.image_id), dense_rank=n)
         for n, h in enumerate(result.hits, start=1)
     ]
     return SearchResult(hits, result.no_strong_match, result.threshold)
@@ -72,7 +54,7 @@ def hybrid_search(
     """The k best images for rclip-style `terms`, fusing dense and caption/tag/file-name ranks by RRF.
 
     `store` is the store the text index is read from (kept current by the writers; the engine may read through a
-    connection of its own). Hits are HybridHits carrying their caption when the library has captions;
+    connection of its own). Hits carry their caption when the library has captions;
     with `dense_only`, or an image-only query, they keep the dense order. A hit is weak when its cosine
     is below the engine's threshold and no text matched it. `pool`: candidates taken from each ranking.
     """
@@ -111,7 +93,7 @@ def hybrid_search(
             cos = dict(zip(outside, (f16.astype(np.float32) @ vec).tolist(), strict=True))
         paths = {r.id: Path(r.path) for r in store.image_info(outside) if r.status == "ok"}
     caps = text_index.captions_for(store, order[: 2 * k])
-    hits: list[SearchHit] = []
+    hits: list[Hit] = []
     for i in order:
         if i in dense_by_id:
             n, h = dense_by_id[i]
@@ -121,7 +103,9 @@ def hybrid_search(
         else:
             continue  # gone since the text index saw it
         weak = score < dense.threshold and i not in text_rank
-        hits.append(HybridHit(i, path, score, weak, caps.get(i), fused[i], n, text_rank.get(i)))
+        hits.append(
+            Hit(i, path, score, weak, caps.get(i), fused=fused[i], dense_rank=n, text_rank=text_rank.get(i))
+        )
         if len(hits) == k:
             break
     return SearchResult(hits, not hits or hits[0].weak, dense.threshold)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from app.core.backends import Embedder
+from app.core.contracts import Hit
 from app.core.decode import DecodeError, open_image
 from app.core.errors import UsageError
 from app.core.index_file import IndexFileError, index_path, load_index, save_index
@@ -48,16 +49,8 @@ def weak_threshold(model_type: str, kind: QueryKind) -> float:
 
 
 @dataclass(frozen=True)
-class SearchHit:
-    image_id: int
-    path: Path
-    score: float  # cosine between the normalised query and the image's float16 vector
-    weak: bool  # score below the model's weak threshold
-
-
-@dataclass(frozen=True)
 class SearchResult:
-    hits: list[SearchHit]  # best first
+    hits: list[Hit]  # best first
     no_strong_match: bool  # even the best hit is weak (or nothing matched)
     threshold: float  # the weak threshold used
 
@@ -246,7 +239,7 @@ class SearchEngine:
         f16 = self.store.f16_vectors(self.model_id, ids.tolist())  # (m, d) exact rescoring
         exact = f16.astype(np.float32) @ np.asarray(vec, np.float32) if f16.shape[1] else np.zeros(len(ids))
         order = np.argsort(-exact, kind="stable")
-        hits: list[SearchHit] = []
+        hits: list[Hit] = []
         gone: list[int] = []
         for start in range(0, len(order), 2 * k):  # records of a few more than k, in case some went missing
             chunk = order[start : start + 2 * k]
@@ -257,7 +250,7 @@ class SearchEngine:
                     gone.append(int(ids[pos]))
                     continue
                 s = float(exact[pos])
-                hits.append(SearchHit(rec.id, Path(rec.path), s, s < threshold))
+                hits.append(Hit(rec.id, Path(rec.path), s, s < threshold))
                 if len(hits) == k:
                     break
             if len(hits) == k:
