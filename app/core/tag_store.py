@@ -78,20 +78,8 @@ def _check_status(status: str | None) -> None:
 def list_tags(store: Store, status: str | None = None, label: str | None = None) -> list[TagRow]:
     """Tags joined with their image paths, by path then score (best first)."""
     _check_status(status)
-    where, args = [], []
-    if status:
-        where.append("t.status = ?")
-        args.append(status)
-    if label:
-        where.append("t.label = ?")
-        args.append(normalize_label(label))
-    sql = (
-        "SELECT i.path, t.label, t.score, t.status, t.image_id, t.model_id, t.updated_at FROM tags t "
-        "JOIN images i ON i.id = t.image_id"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + " ORDER BY i.path, t.score DESC, t.label"
-    )
-    return [TagRow(_path(r[0]), *r[1:]) for r in store.conn.execute(sql, args)]
+    rows = store.tag_rows(status, normalize_label(label) if label else None)
+    return [TagRow(_path(r[0]), *r[1:]) for r in rows]
 
 
 def set_decision(store: Store, path: str | Path, label: str, decision: str) -> TagRow:
@@ -104,22 +92,15 @@ def set_decision(store: Store, path: str | Path, label: str, decision: str) -> T
     label = normalize_label(label)
     if not label:
         raise UsageError("empty label")
-    with store.transaction() as conn:
-        conn.execute(
-            """INSERT INTO tags (image_id, label, score, status, model_id, updated_at) VALUES (?, ?, NULL, ?, NULL, ?)
-               ON CONFLICT (image_id, label) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at""",
-            (image_id, label, decision, time.time()),
-        )
+    with store.transaction():
+        store.put_decision(image_id, label, decision, time.time())
         text_index.refresh(store)
     return next(t for t in list_tags(store, label=label) if t.image_id == image_id)
 
 
 def review_queue(store: Store, limit: int | None = None) -> list[ReviewItem]:
     """Images with candidates in review, the closest calls (lowest best score) last."""
-    rows = store.conn.execute(
-        """SELECT t.image_id, i.path, t.label, t.score FROM tags t JOIN images i ON i.id = t.image_id
-           WHERE t.status = 'review' ORDER BY t.image_id, t.score DESC"""
-    ).fetchall()
+    rows = store.review_rows()
     items: dict[int, tuple[str, list[tuple[str, float]]]] = {}
     for image_id, path, label, score in rows:
         items.setdefault(image_id, (path, []))[1].append((label, float(score or 0.0)))
@@ -130,12 +111,8 @@ def review_queue(store: Store, limit: int | None = None) -> list[ReviewItem]:
 
 def tag_counts(store: Store) -> TagCounts:
     by_status = dict.fromkeys(STATUSES, 0)
-    by_status.update(dict(store.conn.execute("SELECT status, count(*) FROM tags GROUP BY status").fetchall()))
-    rows = store.conn.execute(
-        """SELECT label, count(*) AS n FROM tags WHERE status IN ('auto', 'confirmed')
-           GROUP BY label ORDER BY n DESC, label"""
-    ).fetchall()
-    return TagCounts(by_status=by_status, by_label=dict(rows))
+    by_status.update(store.tag_status_counts())
+    return TagCounts(by_status=by_status, by_label=store.applied_label_counts())
 
 
 def replace_machine_tags(
@@ -146,24 +123,15 @@ def replace_machine_tags(
     One transaction; a row whose (image, label) holds a user decision is skipped, so decisions win.
     """
     now = time.time()
-    with store.transaction() as conn:
-        conn.executemany(
-            "DELETE FROM tags WHERE image_id = ? AND status IN ('auto', 'review')",
-            [(int(i),) for i in image_ids],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO tags (image_id, label, score, status, model_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [(i, lb, s, st, model_id, now) for i, lb, s, st in rows],
-        )
+    with store.transaction():
+        store.replace_machine_rows(image_ids, rows, model_id, now)
         text_index.refresh(store)  # in the same transaction: the tag words are searchable with the tags
 
 
 def decided(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """label -> (image ids int64, is_confirmed bool) of the user's decisions: the ground truth."""
     out: dict[str, tuple[list[int], list[bool]]] = {}
-    for image_id, label, status in store.conn.execute(
-        "SELECT image_id, label, status FROM tags WHERE status IN ('confirmed', 'rejected') ORDER BY label, image_id"
-    ):
+    for image_id, label, status in store.decision_rows():
         ids, pos = out.setdefault(label, ([], []))
         ids.append(image_id)
         pos.append(status == "confirmed")
@@ -173,17 +141,11 @@ def decided(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def save_thresholds(store: Store, model_id: str, fitted: dict[str, tuple[float, float, int]]) -> None:
     """Replace the model's per-label thresholds with `fitted` (label -> (min_score, min_margin, n_examples))."""
     now = time.time()
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM tag_thresholds WHERE model_id = ?", (model_id,))
-        conn.executemany(
-            "INSERT INTO tag_thresholds VALUES (?, ?, ?, ?, ?, ?)",
-            [(model_id, lb, ms, mm, n, now) for lb, (ms, mm, n) in fitted.items()],
-        )
+    with store.transaction():
+        store.replace_thresholds(model_id, [(lb, ms, mm, n) for lb, (ms, mm, n) in fitted.items()], now)
 
 
 def load_thresholds(store: Store, model_id: str) -> dict[str, tuple[float, float]]:
     """label -> (min_score, min_margin) saved by calibration for this model ({} when none)."""
-    rows = store.conn.execute(
-        "SELECT label, min_score, min_margin FROM tag_thresholds WHERE model_id = ?", (model_id,)
-    )
+    rows = store.threshold_rows(model_id)
     return {lb: (float(ms), float(mm)) for lb, ms, mm in rows}
