@@ -22,6 +22,7 @@ from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_captions import StoreCaptions
 from app.core.store_tags import StoreTags
+from app.core.store_text import StoreText
 from app.core.store_views import APPLIED, StoreViews, under_folder
 
 Step = str | Callable[[sqlite3.Connection], None]
@@ -260,7 +261,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise StoreError(f"{path}: {last}", _error_kind(path, last))
 
 
-class Store(StoreViews, StoreCaptions, StoreTags):
+class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
     """The library database. Writes happen inside `transaction()`; reads may happen anywhere."""
 
     def __init__(self, path: str | Path, read_only: bool = False) -> None:

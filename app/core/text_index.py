@@ -67,41 +67,22 @@ def _name(path_text: str) -> str:
 
 def refresh(store: Store, chunk: int = 2000) -> int:
     """Rebuild the rows of images marked dirty; returns how many. Joins an open transaction if any."""
-    conn = store.conn
     if store.read_only:  # browsing a library that cannot be written: its text index is used as it is
         return 0
-    if conn.execute("SELECT 1 FROM text_dirty LIMIT 1").fetchone() is None:
+    if not store.dirty_text_ids(1):
         return 0
     n = 0
     with store.transaction():
-        while True:
-            ids = [r[0] for r in conn.execute("SELECT image_id FROM text_dirty LIMIT ?", (chunk,))]
-            if not ids:
-                break
-            marks = ",".join("?" * len(ids))
-            conn.execute(f"DELETE FROM text_fts WHERE rowid IN ({marks})", ids)
-            rows = conn.execute(
-                f"""SELECT i.id, i.path,
-                       (SELECT group_concat(c.text, ' ') FROM captions c WHERE c.image_id = i.id),
-                       (SELECT group_concat(t.label, ' ') FROM tags t
-                          WHERE t.image_id = i.id AND t.status IN ('auto', 'confirmed'))
-                    FROM images i WHERE i.id IN ({marks})""",
-                ids,
-            ).fetchall()
-            conn.executemany(
-                "INSERT INTO text_fts (rowid, caption, tags, name) VALUES (?, ?, ?, ?)",
-                [(i, cap or "", tags or "", _name(path)) for i, path, cap, tags in rows],
-            )
-            conn.execute(f"DELETE FROM text_dirty WHERE image_id IN ({marks})", ids)
+        while ids := store.dirty_text_ids(chunk):
+            store.rewrite_text_rows(ids, _name)
             n += len(ids)
     return n
 
 
 def rebuild(store: Store) -> int:
     """Mark every image dirty and refresh: repairs an index that was changed behind the triggers' back."""
-    with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO text_dirty SELECT id FROM images")
-        conn.execute("DELETE FROM text_fts WHERE rowid NOT IN (SELECT id FROM images)")
+    with store.transaction():
+        store.mark_all_text_dirty()
     return refresh(store)
 
 
@@ -120,14 +101,9 @@ def search(
     expr = match_expression(positive, negative)
     if expr is None or limit <= 0:
         return []
-    w = ", ".join(str(x) for x in COLUMN_WEIGHTS)
-    sql = f"""SELECT f.rowid, bm25(text_fts, {w}) AS s FROM text_fts f JOIN images i ON i.id = f.rowid
-              WHERE text_fts MATCH ? AND i.status = 'ok' ORDER BY s, f.rowid"""
     keep = None if allowed is None else set(np.asarray(allowed, np.int64).tolist())
     out: list[TextMatch] = []
-    cur = store.conn.execute(
-        sql if keep is not None else sql + " LIMIT ?", (expr,) if keep is not None else (expr, limit)
-    )
+    cur = store.text_matches(expr, COLUMN_WEIGHTS, None if keep is not None else limit)
     for image_id, score in cur:
         if keep is not None and image_id not in keep:
             continue
@@ -139,19 +115,9 @@ def search(
 
 
 def has_captions(store: Store) -> bool:
-    return store.conn.execute("SELECT 1 FROM captions WHERE text != '' LIMIT 1").fetchone() is not None
+    return store.has_captions()
 
 
 def captions_for(store: Store, image_ids: Iterable[int]) -> dict[int, str]:
     """The newest non-empty caption of each image that has one (any caption model)."""
-    ids = [int(i) for i in image_ids]
-    out: dict[int, str] = {}
-    for k in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-        chunk = ids[k : k + 900]
-        rows = store.conn.execute(
-            f"""SELECT image_id, text FROM captions WHERE text != '' AND image_id IN ({",".join("?" * len(chunk))})
-                ORDER BY created_at""",
-            chunk,
-        )
-        out.update((int(i), t) for i, t in rows)  # later (newer) rows overwrite
-    return out
+    return store.newest_captions(list(image_ids))
