@@ -9,6 +9,7 @@ from PIL import Image
 from app.core.errors import UsageError
 from app.core.search import SearchEngine, weak_threshold
 from app.core.store import Store
+from tests.builders import rows
 from tests.builders.fake_embedder import FakeEmbedder
 
 D = 32
@@ -19,19 +20,7 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 
 def add_images(store: Store, vectors: np.ndarray, folder: str = "/lib", **cols) -> list[int]:
-    with store.transaction() as conn:
-        root = store.add_root(folder, 0.0)
-        ids = []
-        for _ in range(len(vectors)):
-            n = conn.execute("SELECT count(*) FROM images").fetchone()[0]
-            fields = {"root_id": root, "path": f"{folder}/img{n:05d}.jpg", "status": "ok", **cols}
-            cur = conn.execute(
-                f"INSERT INTO images ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})",
-                tuple(fields.values()),
-            )
-            ids.append(int(cur.lastrowid))
-        store.put_embeddings(FakeEmbedder(images="mean-colour").model_id, ids, vectors)
-    return ids
+    return rows.add_images(store, FakeEmbedder().model_id, vectors, folder, "img{:05d}.jpg", **cols)
 
 
 @pytest.fixture

@@ -21,17 +21,7 @@ from app.core.store import (
     text_to_path,
 )
 from app.core.vectors import dequantize_int8
-
-
-def _image(store: Store, path: str, status: str = "ok", **cols) -> int:
-    root_id = store.add_root("/lib", 0.0)
-    fields = {"root_id": root_id, "path": path, "status": status, **cols}
-    with store.transaction() as conn:
-        cur = conn.execute(
-            f"INSERT INTO images ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})",
-            tuple(fields.values()),
-        )
-    return int(cur.lastrowid)
+from tests.builders.rows import add_image
 
 
 def test_new_file_is_wal_at_current_schema(tmp_path):
@@ -110,7 +100,7 @@ def test_transaction_rolls_back_on_error_and_nests():
 
 def test_embeddings_round_trip_int8_and_f16_in_rowid_order():
     s = Store(":memory:")
-    ids = [_image(s, f"/lib/{i}.jpg") for i in range(5)]
+    ids = [add_image(s, f"/lib/{i}.jpg") for i in range(5)]
     vecs = l2_normalize(np.random.default_rng(0).standard_normal((5, 64)))
     with s.transaction():
         s.put_embeddings("m", ids[:3], vecs[:3])
@@ -129,8 +119,8 @@ def test_embeddings_round_trip_int8_and_f16_in_rowid_order():
 
 def test_embedding_rows_only_for_ok_images():
     s = Store(":memory:")
-    ok = _image(s, "/lib/a.jpg")
-    missing, broken = _image(s, "/lib/b.jpg", "missing"), _image(s, "/lib/c.jpg", "error")
+    ok = add_image(s, "/lib/a.jpg")
+    missing, broken = add_image(s, "/lib/b.jpg", "missing"), add_image(s, "/lib/c.jpg", "error")
     with s.transaction():
         s.put_embeddings("m", [ok, missing, broken], l2_normalize(np.ones((3, 4))))
     assert s.embedding_rows("m")[0].tolist() == [ok]
@@ -138,8 +128,8 @@ def test_embedding_rows_only_for_ok_images():
 
 def test_image_info_keeps_order_and_skips_unknown_ids():
     s = Store(":memory:")
-    a = _image(s, "/lib/a.jpg", width=4, height=3, camera="X")
-    b = _image(s, "/lib/b.jpg")
+    a = add_image(s, "/lib/a.jpg", width=4, height=3, camera="X")
+    b = add_image(s, "/lib/b.jpg")
     recs = s.image_info([b, 12345, a])
     assert [r.id for r in recs] == [b, a] and recs[1].camera == "X" and recs[1].root == Path("/lib")
     assert s.image_id_for_path(Path("/lib/b.jpg")) == b and s.image_id_for_path("/nope.jpg") is None
@@ -147,10 +137,10 @@ def test_image_info_keeps_order_and_skips_unknown_ids():
 
 def test_ids_matching_filters():
     s = Store(":memory:")
-    a = _image(s, "/lib/100%_real/a.jpg", taken_at="2023-05-31T23:00:00", camera="Canon EOS R5")
-    b = _image(s, "/lib/100x_real/b.jpg", taken_at="2023-06-01T08:00:00", camera="iPhone 12")
-    c = _image(s, "/lib/other/c.jpg")
-    _image(s, "/lib/100%_real/gone.jpg", status="missing", camera="Canon")
+    a = add_image(s, "/lib/100%_real/a.jpg", taken_at="2023-05-31T23:00:00", camera="Canon EOS R5")
+    b = add_image(s, "/lib/100x_real/b.jpg", taken_at="2023-06-01T08:00:00", camera="iPhone 12")
+    c = add_image(s, "/lib/other/c.jpg")
+    add_image(s, "/lib/100%_real/gone.jpg", status="missing", camera="Canon")
     with s.transaction() as conn:
         conn.executemany(
             "INSERT INTO tags (image_id, label, score, status) VALUES (?, ?, 0.9, ?)",
@@ -179,7 +169,7 @@ def test_errors_keep_latest_reason_per_path():
 def test_undecodable_path_bytes_are_stored_reversibly():
     s = Store(":memory:")
     weird = Path("/lib/bad_\udcff\udcfe_\ufffd.jpg")
-    i = _image(s, path_to_text(weird))
+    i = add_image(s, path_to_text(weird))
     assert s.image_id_for_path(weird) == i and s.image_info([i])[0].path == weird
 
 

@@ -11,15 +11,7 @@ from hypothesis import strategies as st
 
 from app.core import text_index
 from app.core.store import Store
-
-
-def add_image(store: Store, path: str, status: str = "ok") -> int:
-    root_id = store.add_root("/lib", 0.0)
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO images (root_id, path, status) VALUES (?, ?, ?)", (root_id, path, status)
-        )
-    return int(cur.lastrowid)
+from tests.builders.rows import add_image
 
 
 def add_caption(store: Store, image_id: int, text: str, model_id: str = "cap", at: float = 1.0) -> None:

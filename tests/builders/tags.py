@@ -7,6 +7,7 @@ import numpy as np
 from app.core.backends import l2_normalize
 from app.core.store import Store
 from app.core.tag_vocab import LabelMatrix
+from tests.builders import rows
 from tests.builders.fake_embedder import FakeEmbedder
 
 __all__ = ["FakeEmbedder", "add_images", "mix", "orthogonal_labels"]
@@ -35,16 +36,6 @@ def mix(weights: dict[int, float], dim: int = 32, noise: float = 0.0, rng=None) 
 
 
 def add_images(store: Store, model_id: str, vectors: np.ndarray, prefix: str = "/lib/img") -> list[int]:
-    """Insert one 'ok' image per vector (paths prefix_0000.png, ...) with its embedding; returns the ids."""
-    with store.transaction() as conn:
-        root = store.add_root("/lib", 0.0)
-        start = conn.execute("SELECT count(*) FROM images").fetchone()[0]
-        ids = []
-        for k in range(len(vectors)):
-            cur = conn.execute(
-                "INSERT INTO images (root_id, path, size, status) VALUES (?, ?, 1, 'ok')",
-                (root, f"{prefix}_{start + k:05d}.png"),
-            )
-            ids.append(int(cur.lastrowid))
-        store.put_embeddings(model_id, ids, np.asarray(vectors, np.float32))
-    return ids
+    """One 'ok' image per vector (paths prefix_00000.png, ... under root /lib) with its embedding."""
+    folder, stem = prefix.rsplit("/", 1)
+    return rows.add_images(store, model_id, vectors, folder, stem + "_{:05d}.png", root="/lib", size=1)
