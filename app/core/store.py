@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_captions import StoreCaptions
+from app.core.store_paths import path_to_text, text_to_path
 from app.core.store_tags import StoreTags
 from app.core.store_text import StoreText
 from app.core.store_views import APPLIED, StoreViews, under_folder
@@ -131,39 +131,6 @@ def damage_hint(e: sqlite3.Error) -> str:
     if "malformed" in text or "not a database" in text or "corrupt" in text:
         return "; run `fovea doctor --repair` to salvage what is readable (the damaged file is kept)"
     return ""
-
-
-def path_to_text(path: str | Path) -> str:
-    """A filesystem path as storable UTF-8 text, reversibly.
-
-    Undecodable bytes arrive as lone surrogates (U+DC80..U+DCFF, PEP 383) that SQLite cannot hold;
-    each becomes U+FFFD + two hex digits, and a literal U+FFFD is doubled so the mapping stays one-to-one.
-    """
-    s = str(path)
-    if not any(0xD800 <= ord(c) <= 0xDFFF or c == "\ufffd" for c in s):
-        return s
-    out = []
-    for c in s:
-        if 0xDC80 <= ord(c) <= 0xDCFF:
-            out.append(f"\ufffd{ord(c) - 0xDC00:02X}")
-        elif c == "\ufffd":
-            out.append("\ufffd\ufffd")
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def text_to_path(text: str) -> Path:
-    """Inverse of `path_to_text`."""
-    if "\ufffd" not in text:
-        return Path(text)
-    pieces = re.split(r"(\ufffd\ufffd|\ufffd[0-9A-F]{2})", text)
-    return Path(
-        "".join(
-            "\ufffd" if p == "\ufffd\ufffd" else chr(0xDC00 + int(p[1:], 16)) if p.startswith("\ufffd") else p
-            for p in pieces
-        )
-    )
 
 
 @dataclass(frozen=True)

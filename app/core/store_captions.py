@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import app.core.store as _store  # a mixin of Store: the module is complete by the time a method runs
+from app.core.store_paths import path_to_text, text_to_path
 
 _OPTED_OK = "FROM images i JOIN caption_roots c ON c.root_id = i.root_id WHERE i.status = 'ok'"
 _HAS_CAPTION = "EXISTS (SELECT 1 FROM captions x WHERE x.image_id = i.id AND x.model_id = ?)"
@@ -18,9 +18,7 @@ class StoreCaptions:
     conn: sqlite3.Connection
 
     def root_id(self, root: str | Path) -> int | None:
-        row = self.conn.execute(
-            "SELECT id FROM roots WHERE path = ?", (_store.path_to_text(root),)
-        ).fetchone()
+        row = self.conn.execute("SELECT id FROM roots WHERE path = ?", (path_to_text(root),)).fetchone()
         return None if row is None else int(row[0])
 
     def set_caption_root(self, root_id: int, enabled: bool, now: float) -> None:
@@ -36,7 +34,7 @@ class StoreCaptions:
         rows = self.conn.execute(
             "SELECT r.path FROM roots r JOIN caption_roots c ON c.root_id = r.id ORDER BY r.id"
         ).fetchall()
-        return [_store.text_to_path(p) for (p,) in rows]
+        return [text_to_path(p) for (p,) in rows]
 
     def uncaptioned(self, model_id: str) -> tuple[list[tuple[int, Path]], int]:
         """('ok' images of opted-in roots without a caption by this model, count already captioned)."""
@@ -44,7 +42,7 @@ class StoreCaptions:
             f"SELECT i.id, i.path {_OPTED_OK} AND NOT {_HAS_CAPTION} ORDER BY i.id", (model_id,)
         ).fetchall()
         done = self.conn.execute(f"SELECT count(*) {_OPTED_OK} AND {_HAS_CAPTION}", (model_id,)).fetchone()[0]
-        return [(int(i), _store.text_to_path(p)) for i, p in rows], int(done)
+        return [(int(i), text_to_path(p)) for i, p in rows], int(done)
 
     def put_caption(self, image_id: int, model_id: str, text: str, now: float) -> None:
         """Write one caption (call inside `transaction()`); replaces this model's earlier one."""
@@ -55,7 +53,7 @@ class StoreCaptions:
 
     def has_caption_error(self, path: str | Path) -> bool:
         row = self.conn.execute(
-            "SELECT 1 FROM errors WHERE path = ? AND reason LIKE 'caption:%'", (_store.path_to_text(path),)
+            "SELECT 1 FROM errors WHERE path = ? AND reason LIKE 'caption:%'", (path_to_text(path),)
         ).fetchone()
         return row is not None
 

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-import app.core.store as _store  # a mixin of Store: the module is complete by the time a method runs
+from app.core.store_paths import path_to_text, text_to_path
 
 # "An applied tag": the tagger was sure, or the user confirmed it. One definition for every query.
 APPLIED = "status IN ('auto', 'confirmed')"
@@ -17,7 +17,7 @@ APPLIED = "status IN ('auto', 'confirmed')"
 
 def under_folder(column: str, folder: str | Path) -> tuple[str, list[str]]:
     """SQL (and its arguments) for `column` being `folder` or a path below it, with either separator."""
-    prefix = _store.path_to_text(folder).rstrip("/\\")
+    prefix = path_to_text(folder).rstrip("/\\")
     esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     sql = f"({column} = ? OR {column} LIKE ? ESCAPE '\\' OR {column} LIKE ? ESCAPE '\\')"
     return sql, [prefix, esc + "/%", esc + "\\\\%"]
@@ -42,8 +42,7 @@ class StoreViews:
         args.append(limit)
         # Path objects cost ~10 us each: only escaped (non-UTF-8) names need decoding.
         return [
-            (i, p if "\ufffd" not in p else str(_store.text_to_path(p)))
-            for i, p in self.conn.execute(sql, args)
+            (i, p if "\ufffd" not in p else str(text_to_path(p))) for i, p in self.conn.execute(sql, args)
         ]
 
     def view_counts(self) -> tuple[int, int, int]:
@@ -61,13 +60,11 @@ class StoreViews:
             "SELECT r.path, r.state, sum(i.status = 'ok'), sum(i.status = 'error') FROM roots r "
             "LEFT JOIN images i ON i.root_id = r.id GROUP BY r.id ORDER BY r.id"
         ).fetchall()
-        return [(_store.text_to_path(p), s, int(n or 0), int(e or 0)) for p, s, n, e in rows]
+        return [(text_to_path(p), s, int(n or 0), int(e or 0)) for p, s, n, e in rows]
 
     def remove_root(self, folder: str | Path) -> bool:
         """Forget a root and its rows and decisions (call inside `transaction()`); False if unknown."""
-        row = self.conn.execute(
-            "SELECT id FROM roots WHERE path = ?", (_store.path_to_text(folder),)
-        ).fetchone()
+        row = self.conn.execute("SELECT id FROM roots WHERE path = ?", (path_to_text(folder),)).fetchone()
         if row is None:
             return False
         ids = "SELECT id FROM images WHERE root_id = ?"
