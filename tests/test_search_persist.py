@@ -54,7 +54,7 @@ def test_a_new_process_starts_from_the_file_and_reads_only_newer_rows(tmp_path):
     q = unit(rng.standard_normal(D))
     first, store = _engine(db)
     assert _top(first, q) == _truth(vecs, ids, q)
-    assert index_path(db, FakeEmbedder.model_id).is_file() and store.reads == [0]
+    assert index_path(db, FakeEmbedder().model_id).is_file() and store.reads == [0]
     store.close()
 
     second, store = _engine(db)  # as a new process would
@@ -96,7 +96,7 @@ def test_a_damaged_or_deleted_file_is_rebuilt(tmp_path):
     engine, store = _engine(db)
     want = _top(engine, q)
     store.close()
-    path = index_path(db, FakeEmbedder.model_id)
+    path = index_path(db, FakeEmbedder().model_id)
     data = bytearray(path.read_bytes())
     data[-200] ^= 0xFF  # a flipped byte inside the vectors
     path.write_bytes(bytes(data))
