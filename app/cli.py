@@ -38,18 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--batch-size", type=int, default=32)
     i.add_argument("--watch", action="store_true", help="keep following changes (needs watchdog)")
 
-    s = sub.add_parser("search", help='rclip-style terms: "text", "+text", "-text", "2:text", an image path')
+    from app.commands.search import WEAK_HELP
+    from app.core.query import DATE_FORMS
+
+    s = sub.add_parser(
+        "search",
+        help='rclip-style terms: "text", "+text", "-text", "2:text", an image path',
+        epilog=WEAK_HELP,
+    )
     s.add_argument("terms", nargs="*", metavar="TERM", help='a "-text" term may also follow --')
     s.add_argument("-k", type=int, default=10, help="number of results")
     s.add_argument("--tag", help="only images with this tag")
     s.add_argument("--folder", help="only images under this folder")
-    s.add_argument("--from", dest="date_from", help="taken on or after (YYYY-MM-DD)")
-    s.add_argument("--to", dest="date_to", help="taken on or before (YYYY-MM-DD)")
+    s.add_argument("--from", dest="date_from", help=f"taken on or after: {DATE_FORMS}")
+    s.add_argument("--to", dest="date_to", help="taken on or before (inclusive at its precision)")
     s.add_argument("--camera", help="camera model contains this text")
     s.add_argument("--dense-only", action="store_true", help="ignore captions; embeddings only")
     _add_json(s)
 
-    si = sub.add_parser("similar", help="images similar to IMAGE")
+    si = sub.add_parser("similar", help="images similar to IMAGE", epilog=WEAK_HELP)
     si.add_argument("image")
     si.add_argument("-k", type=int, default=10)
     _add_json(si)
@@ -70,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ts = sub.add_parser("tags", help="list, review, confirm, reject, calibrate tags")
     tsub = ts.add_subparsers(dest="tags_command", metavar="ACTION")
-    tl = tsub.add_parser("list")
+    tl = tsub.add_parser("list", help="tags with their scores and status (the default action)")
     tl.add_argument("--status", choices=["auto", "review", "confirmed", "rejected"])
     tl.add_argument("--label")
     _add_json(tl)
     tr = tsub.add_parser("review", help="the review queue with top candidates")
     _add_json(tr)
     for name in ("confirm", "reject"):
-        x = tsub.add_parser(name)
+        x = tsub.add_parser(
+            name, help=f"{name} LABEL on the image at PATH (a decision calibrate learns from)"
+        )
         x.add_argument("path")
         x.add_argument("label")
     tc = tsub.add_parser("calibrate", help="fit per-label thresholds from your decisions")
@@ -108,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list, pull or convert models")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION")
-    ml = msub.add_parser("list")
+    ml = msub.add_parser("list", help="installed models and the ones `pull` knows")
     _add_json(ml)
-    mp = msub.add_parser("pull")
+    mp = msub.add_parser("pull", help="download a known checkpoint and convert it (needs the network)")
     mp.add_argument("name")
-    mc = msub.add_parser("convert")
+    mc = msub.add_parser("convert", help="convert a Hugging Face folder SRC into a model folder DST")
     mc.add_argument("src")
     mc.add_argument("dst")
     mc.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
@@ -154,7 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.commands import dispatch
 
     try:
-        return dispatch(args)
+        code = dispatch(args)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is handled below
+        return code
+    except BrokenPipeError:
+        # Like other Unix tools: the reader has what it wanted. Point stdout at devnull so the
+        # interpreter's own flush at exit does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as e:
         print(f"fovea: {e}", file=sys.stderr)
         return 2

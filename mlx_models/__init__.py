@@ -6,6 +6,6 @@ Importing this package prepares the MLX runtime first (see `runtime`), so import
 from __future__ import annotations
 
 from . import runtime  # noqa: F401  (must run before anything imports mlx)
-from .registry import SUPPORTED_MODEL_TYPES, load, read_config
+from .registry import SUPPORTED_MODEL_TYPES, load, load_tokenizer, read_config
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "load", "read_config", "runtime"]
+__all__ = ["SUPPORTED_MODEL_TYPES", "load", "load_tokenizer", "read_config", "runtime"]

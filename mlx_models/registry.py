@@ -40,3 +40,10 @@ def load(path: str | Path) -> Any:
     path = Path(path)
     cfg = read_config(path)
     return family_module(cfg["model_type"]).load(path)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The tokenizer of an embedding model folder alone (no weights): the family's `Tokenizer.from_folder`."""
+    path = Path(path)
+    cfg = read_config(path)
+    return family_module(cfg["model_type"]).Tokenizer.from_folder(path)

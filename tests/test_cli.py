@@ -61,7 +61,9 @@ def test_index_reports_the_broken_file_and_status_lists_it(indexed, capsys):
 def test_search_json_lists_hits_best_first_and_finds_what_the_query_names(indexed, capsys):
     code, out, _ = fovea(indexed, capsys, "search", "a red circle", "-k", "5", "--json")
     assert code == 0
-    hits = json.loads(out)
+    answer = json.loads(out)
+    assert answer["query"] == "a red circle" and set(answer) == {"query", "no_strong_match", "reason", "hits"}
+    hits = answer["hits"]
     assert len(hits) == 5 and all({"path", "score", "weak"} <= set(h) for h in hits)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     # For every colour+shape drawn alone somewhere in the library, "a <colour> <shape>" should find a scene
@@ -71,7 +73,7 @@ def test_search_json_lists_hits_best_first_and_finds_what_the_query_names(indexe
     right = 0
     for colour, kind in classes:
         _, out, _ = fovea(indexed, capsys, "search", f"a {colour} {kind}", "-k", "1", "--json")
-        name = Path(json.loads(out)[0]["path"]).name
+        name = Path(json.loads(out)["hits"][0]["path"]).name
         right += name[:4].isdigit() and scenes[int(name[:4])].contains(colour, kind)
     assert len(classes) >= 8 and right / len(classes) >= 0.75, (right, len(classes))
 
@@ -96,14 +98,14 @@ def test_negative_terms_need_no_double_dash_and_change_the_ranking(indexed, caps
     assert code == 0
     red = {n for n, caps in indexed["captions"].items() if any(re.search(r"\bred\b", c) for c in caps)}
     reds = lambda hits: sum(Path(h["path"]).name in red for h in hits)  # noqa: E731
-    assert reds(json.loads(minus)) < reds(json.loads(plain))
+    assert reds(json.loads(minus)["hits"]) < reds(json.loads(plain)["hits"])
 
 
 def test_similar_and_duplicates(indexed, capsys):
     probe = next(indexed["lib"].glob("0003-*.jpg"))
     code, out, _ = fovea(indexed, capsys, "similar", str(probe), "-k", "3", "--json")
     assert code == 0
-    hits = json.loads(out)
+    hits = json.loads(out)["hits"]
     assert hits[0]["path"].endswith("copy of 0003.jpg") and hits[0]["score"] > 0.999
     assert str(probe) not in [h["path"] for h in hits]
     code, out, _ = fovea(indexed, capsys, "duplicates", "--json")

@@ -142,7 +142,7 @@ def test_filters_tags_on_hits_and_query_lines_agree(env, qtbot, capsys):
     capsys.readouterr()
 
     assert cli(db, "search", "warm", "evening", "-light", "-k", "10", "--json") == 0
-    cli_hits = json.loads(capsys.readouterr().out)
+    cli_hits = json.loads(capsys.readouterr().out)["hits"]
     shown: list = []
     win._show_results = lambda result, what: shown.append(result)
     win.search.setText("warm evening -light")
@@ -152,7 +152,7 @@ def test_filters_tags_on_hits_and_query_lines_agree(env, qtbot, capsys):
     assert [h["path"] for h in cli_hits] == gui_paths  # the same terms from the shell and the search field
 
     assert cli(db, "search", "anything", "--tag", "sunset", "--json") == 0
-    [hit] = json.loads(capsys.readouterr().out)
+    [hit] = json.loads(capsys.readouterr().out)["hits"]
     assert hit["path"] == target[1] and hit["tags"] == ["sunset"]
     win.show_view("all", tag="sunset")  # the tag being shown filters the window's search
     win.search.setText("anything")

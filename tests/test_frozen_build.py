@@ -271,7 +271,7 @@ def test_frozen_index_search_tag_match_source(
         assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
         r = run(*db, "search", "a photo of a cat", "-k", "3", "--json")
         assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
-        hits = [(Path(h["path"]).name, round(h["score"], 4)) for h in json.loads(r.stdout)]
+        hits = [(Path(h["path"]).name, round(h["score"], 4)) for h in json.loads(r.stdout)["hits"]]
         r = run(*db, "tag")
         assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
         answers[who] = hits

@@ -107,15 +107,10 @@ def real_inputs(n: int = 64, render_size: int = 96) -> tuple[list, list[str]]:
 
 
 def blank_and_noise_images() -> list:
-    """Four blank images and eight noise images: none of them shows any labelled thing (tagging must abstain)."""
-    from PIL import Image
+    """Four blank images and eight noise images: none of them shows any labelled thing (tagging must abstain).
 
-    rng = np.random.default_rng(7)
-    out = [
-        Image.new("RGB", (64, 64), c) for c in [(255, 255, 255), (128, 128, 128), (200, 190, 170), (0, 0, 0)]
-    ]
-    out += [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(4)]
-    out += [
-        Image.fromarray(np.clip(rng.normal(150, 25, (64, 64, 3)), 0, 255).astype(np.uint8)) for _ in range(4)
-    ]
-    return out
+    The same images are the weak-match rule's neutral references (app.core.weak_match).
+    """
+    from app.core.weak_match import neutral_images
+
+    return neutral_images()

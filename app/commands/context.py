@@ -18,9 +18,15 @@ def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db_path()
 
 
-def open_library(args: argparse.Namespace, db: Path | None = None) -> Library:
-    """The library the command works on; the embedder opens on first use. An upgrade's copy is announced."""
-    lib = Library(db or db_path(args), getattr(args, "model", None), getattr(args, "backend", "auto"))
+def open_library(args: argparse.Namespace, db: Path | None = None, read_only: bool = False) -> Library:
+    """The library the command works on; the embedder opens on first use. An upgrade's copy is announced.
+    Read commands pass read_only=True: the file is never created, and a read-only library still answers."""
+    lib = Library(
+        db or db_path(args),
+        getattr(args, "model", None),
+        getattr(args, "backend", "auto"),
+        read_only=read_only,
+    )
     if lib.upgrade_backup is not None:
         err(f"fovea: {lib.upgrade_note()}")
     return lib
@@ -34,6 +40,14 @@ def tag_settings(args: argparse.Namespace) -> TagSettings:
     return TagSettings(
         saved.min_score if score is None else score, saved.min_margin if margin is None else margin
     )
+
+
+def demo_notice(lib: Library, folders: list[Path] = ()) -> None:
+    """One line on stderr when the demo model is about to be used on something other than demo scenes."""
+    from app.core.demo import DEMO_MODEL_NOTICE
+
+    if lib.demo_notice_needed(folders):
+        err(f"note: {DEMO_MODEL_NOTICE}")
 
 
 def print_json(obj: Any) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.commands.context import db_path, err, open_library, tag_settings
 from app.commands.progress import drive, job_bar
-from app.core.demo import DEMO_QUERIES, demo_library_dir
+from app.core.demo import DEMO_QUERIES, demo_library_dir, is_demo_folder
 from app.core.errors import FoveaError
 from app.core.paths import demo_model_dir, user_data_dir
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 def headless(args: argparse.Namespace) -> int:
     """Write and index the demo library, tag it with the demo vocabulary, and print a few searches."""
-    if not (demo_library_dir() / "captions.json").exists():
+    if not is_demo_folder(demo_library_dir()):
         err(f"writing the demo library to {demo_library_dir()} ...")
     with open_library(args, _demo_db(args)) as lib:
         lib.embedder()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.context import err, open_library
+from app.commands.context import demo_notice, err, open_library
 from app.commands.progress import bar, drive, graceful_interrupt
 from app.core.api import Library
 from app.core.contracts import JobProgress
@@ -19,6 +19,9 @@ def run_index(lib: Library, folders: list[Path], batch_size: int = 32) -> IndexS
     bars: dict[str, object] = {}
 
     def show(p: JobProgress) -> None:
+        if p.detail is None:  # a line from the job itself, e.g. waiting for another indexer
+            err(p.message)
+            return
         phase = p.detail.phase
         if phase == "scan":
             b = bars["scan"] if "scan" in bars else bars.setdefault("scan", bar("scanning"))
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     with open_library(args) as lib:
         lib.embedder()  # a model that cannot be opened fails before the scan
+        demo_notice(lib, [f.resolve() for f in folders])
         summary = run_index(lib, [f.resolve() for f in folders], args.batch_size)
         if summary.errors:
             for path, reason, _ in lib.errors(limit=20):

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands.context import open_library, print_json
+from app.commands.context import db_path, open_library, print_json
+
+STATUS_WORDS = {"ok": "indexed", "error": "errors", "pending": "pending"}
+
+
+def images_line(images: int, by_status: dict[str, int]) -> str:
+    """ "images: N (parts)" whose parts add up to N; missing files are counted on their own."""
+    parts = [f"{n} {STATUS_WORDS.get(s, s)}" for s, n in sorted(by_status.items()) if s != "missing" and n]
+    line = f"images: {images}" + (f" ({', '.join(parts)})" if parts else "")
+    if by_status.get("missing"):
+        line += f"; {by_status['missing']} more missing from disk (kept until they come back)"
+    return line
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args) as lib:
-        info = lib.status().to_json()
+    from app.core.store import NoLibraryError
+
+    try:
+        with open_library(args, read_only=True) as lib:
+            info = lib.status().to_json()
+    except NoLibraryError as e:  # nothing indexed yet is a state, not a failure
+        if args.json:
+            print_json({"db": str(db_path(args)), "images": 0, "errors": [], "roots": [], "note": str(e)})
+        else:
+            print(f"library: {db_path(args)} (none yet: run `fovea index FOLDER` to create it)")
+        return 0
     if args.json:
         print_json(info)
         return 0
     print(f"library: {info['db']}")
-    by = info["by_status"]
-    print(
-        f"images: {info['images']} ({by.get('ok', 0)} indexed, {by.get('error', 0)} errors, "
-        f"{by.get('pending', 0)} pending, {by.get('missing', 0)} missing)"
-    )
+    print(images_line(info["images"], info["by_status"]))
     for r in info["roots"]:
         print(f"root: {r['path']} [{r['state']}]")
     for m in info["models"]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.context import open_library, print_json, tag_settings
+from app.commands.context import demo_notice, open_library, print_json, tag_settings
 from app.commands.progress import graceful_interrupt
 from app.core.errors import UsageError
 
@@ -21,6 +21,16 @@ def run_tag(args: argparse.Namespace) -> int:
     _check_unit("--min-margin", args.min_margin)
     settings = tag_settings(args)
     with open_library(args) as lib, graceful_interrupt() as should_stop:
+        lib.embedder()  # a model that cannot be opened fails before anything is said about it
+        demo_notice(lib)
+        unknown = lib.unknown_labels(lib.vocabulary(args.labels).labels)
+        if unknown:
+            shown = ", ".join(list(unknown)[:8]) + (", ..." if len(unknown) > 8 else "")
+            print(
+                f"note: the model does not know the words of {len(unknown)} labels ({shown}): "
+                "their tags are guesses, never applied automatically",
+                file=sys.stderr,
+            )
         last = None
         for p in lib.tag_job(settings, args.labels, should_stop):
             last = p.detail
@@ -40,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "tag":
         return run_tag(args)
     action = args.tags_command or "list"
-    with open_library(args) as lib:
+    with open_library(args, read_only=action in ("list", "review")) as lib:
         if action == "list":
             rows = lib.list_tags(getattr(args, "status", None), getattr(args, "label", None))
             if getattr(args, "json", False):
@@ -52,11 +62,15 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if action == "review":
             items = lib.review_queue()
+            unknown = lib.unknown_labels({lb for i in items for lb, _ in i.candidates})
             if args.json:
-                print_json([i.to_json() for i in items])
+                print_json([i.to_json(unknown) for i in items])
             else:
                 for i in items:
-                    print(f"{i.path}: " + ", ".join(f"{lb} {s:.2f}" for lb, s in i.candidates))
+                    marked = (f"{lb} {s:.2f}{'*' if lb in unknown else ''}" for lb, s in i.candidates)
+                    print(f"{i.path}: " + ", ".join(marked))
+                for label, reason in unknown.items():
+                    print(f"* {label}: weak, {reason}")
                 print(f"{len(items)} images to review (fovea tags confirm|reject PATH LABEL)")
             return 0
         if action in ("confirm", "reject"):

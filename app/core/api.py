@@ -27,7 +27,8 @@ from app.core.contracts import (
     TagSettings,
     ViewCounts,
 )
-from app.core.errors import UsageError
+from app.core.errors import FoveaError, UsageError
+from app.core.index_lock import WAITING, IndexLock
 from app.core.jobs import StopFn, as_job, describe
 from app.core.model_registry import resolve_model
 from app.core.query import split_query_line
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from app.core.tag_store import ReviewItem, TagCounts, TagRow
 
 Job = Generator[JobProgress, None, Any]
+
+
+class EmptyLibraryError(FoveaError):
+    """A library with nothing to search (no images, or none indexed with the current model)."""
 
 
 class Library:
@@ -114,6 +119,26 @@ class Library:
             if self._embedder is None:
                 self._embedder = _Serialized(load_embedder(self.model, self.backend))
             return self._embedder
+
+    def require_images(self) -> None:
+        """Raise EmptyLibraryError when nothing is indexed with this model (a search would find nothing)."""
+        model_id = self.embedder().model_id
+        if self.store.embedded_count(model_id) == 0:
+            n = sum(self.store.status_counts().values())
+            what = "has no images yet" if n == 0 else f"has no images indexed with model {model_id} yet"
+            raise EmptyLibraryError(f"library {self.db} {what}: run `fovea index FOLDER` to add photos")
+
+    def demo_notice_needed(self, folders: Sequence[Path] = (), roots: Sequence[Path] | None = None) -> bool:
+        """The demo model is active on a library (or `folders` about to join it) holding more than demo
+        scenes: its results there mean nothing, and the front ends say so (app.core.demo).
+        `roots`: the library folders when the caller has them at hand (else they are read)."""
+        from app.core.demo import needs_demo_notice
+
+        emb = self._embedder  # no lock: the window asks from its thread and must not wait for a load
+        folder = emb.folder if emb is not None else self.model_dir
+        if roots is None:
+            roots = [p for _, p, _ in self.store.roots()]
+        return folder is not None and needs_demo_notice(folder, [*roots, *map(Path, folders)])
 
     def set_model(self, model: str | None, backend: str = "auto") -> None:
         """Switch models; the next use opens the new one (embeddings are per model, never mixed)."""
@@ -203,7 +228,9 @@ class Library:
         if not found:
             return None
         rec = found[0]
-        tags = tuple(TagInfo(lb, s, st) for lb, s, st in self.store.image_tags(image_id))
+        rows = self.store.image_tags(image_id)
+        unknown = self.unknown_labels({lb for lb, _, _ in rows})
+        tags = tuple(TagInfo(lb, s, st, unknown.get(lb)) for lb, s, st in rows)
         caption = self.store.latest_caption(image_id)
         return ImageDetails(
             image_id, rec.path, rec.width, rec.height, rec.taken_at, rec.camera, tags, caption
@@ -241,6 +268,23 @@ class Library:
         from app.core.tag_vocab import vocabulary_for_model
 
         return vocabulary_for_model(resolve_model(self.model))
+
+    def vocabulary(self, labels_file: str | Path | None = None):
+        """The tag vocabulary `tag_job` would use (see `vocabulary_path`)."""
+        from app.core.tag_vocab import load_vocabulary
+
+        return load_vocabulary(self.vocabulary_path(labels_file))
+
+    def unknown_labels(self, labels) -> dict[str, str]:
+        """label -> reason, for labels holding words the model does not know (no weights are loaded)."""
+        from app.core.vocabulary import model_vocabulary, unknown_labels
+
+        emb = self._embedder
+        try:  # the tokenizer is read from the model folder: weights stay unloaded for a review
+            folder = emb.folder if emb is not None else self.model_dir
+        except UsageError:
+            return {}  # no such model: reviewing needs none, so there is nothing to check against
+        return unknown_labels(model_vocabulary(folder), sorted(labels)) if folder is not None else {}
 
     def calibrate(self, settings: TagSettings, labels_file: str | Path | None = None):
         from app.core.calibration import calibrate
@@ -307,13 +351,23 @@ class Library:
             [Path(r).resolve() for r in roots] if roots is not None else [p for _, p, _ in store.roots()]
         )
         names = {str(t) for t in targets}
-        self.indexing |= names
+        lock = IndexLock(self.db)  # one indexer per library, across processes (app.core.index_lock)
         try:
+            told = False
+            while not lock.try_acquire():
+                if should_stop is not None and should_stop():
+                    return None
+                if not told:  # said once; the other indexer's work is then found done, not repeated
+                    yield JobProgress(0, 0, lock.busy_message() + WAITING)
+                    told = True
+                time.sleep(0.25)
+            self.indexing |= names
             # The engine picks the new rows up on its next query (SearchEngine.refresh per search).
             gen = index(store, self.embedder(), targets, batch_size=batch_size, should_stop=should_stop)
             return (yield from as_job(JobKind.INDEX, gen))
         finally:
             self.indexing -= names
+            lock.release()
             store.close()
 
     def tag_job(
@@ -387,6 +441,7 @@ class _Serialized:
         self.image_size, self.weak_cosine = inner.image_size, inner.weak_cosine
         self.logit_scale, self.logit_bias = inner.logit_scale, inner.logit_bias
         self.preprocess = inner.preprocess  # pure and thread-safe: decode workers call it in parallel
+        self.folder = inner.folder  # the model folder its notes (vocabulary, weak-match cuts) come from
 
     def embed_pixels(self, pixels):
         with self._lock:

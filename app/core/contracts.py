@@ -65,6 +65,7 @@ class TagInfo:
     label: str
     score: float | None  # None for a label the user added by hand
     status: str  # auto | review | confirmed | rejected
+    weak_reason: str | None = None  # e.g. "the model does not know: dog": its score is a guess
 
 
 @dataclass(frozen=True)

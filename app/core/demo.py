@@ -19,6 +19,31 @@ DEMO_COUNT = 300
 DEMO_QUERIES = ("red circle", "a blue star", "two green squares", "a yellow triangle on a striped background")
 
 
+DEMO_MODEL_WARNING = "The demo model only knows coloured shapes; results on your photos mean nothing."
+DEMO_MODEL_NOTICE = (
+    f"{DEMO_MODEL_WARNING} Get a real model: `fovea models pull clip-vit-b32` (once, with a network), "
+    "then `fovea --model clip-vit-b32 index FOLDER`."
+)
+MANIFEST = "captions.json"  # written last by write_demo_library: its presence marks a generated library
+
+
+def is_demo_folder(folder: Path) -> bool:
+    """A folder the demo generator wrote (its manifest is there), i.e. coloured shapes, not photos."""
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def needs_demo_notice(model_folder: Path, roots: list[Path]) -> bool:
+    """True when the demo model is active on a library holding anything besides demo scenes.
+
+    An empty library (no roots yet) holds nothing to mislead about.
+    """
+    from app.core.paths import demo_model_dir
+
+    if Path(model_folder).resolve() != demo_model_dir().resolve():
+        return False
+    return any(not is_demo_folder(r) for r in roots)
+
+
 def demo_library_dir() -> Path:
     return user_data_dir() / "demo-library"
 
@@ -44,7 +69,7 @@ def write_demo_library(
         render(scene, size).save(folder / name, quality=92)
         manifest[name] = caps
         yield i + 1
-    (folder / "captions.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
 def demo_job(lib: Library, settings: TagSettings, should_stop: StopFn | None = None) -> Job:
@@ -54,7 +79,7 @@ def demo_job(lib: Library, settings: TagSettings, should_stop: StopFn | None = N
     tagged in both. Returns the folder, or None when stopped before the library was complete.
     """
     folder = demo_library_dir()
-    if not (folder / "captions.json").exists():
+    if not is_demo_folder(folder):
         for n in write_demo_library(folder):
             yield JobProgress(n, DEMO_COUNT, f"{JobKind.DEMO.label}… {n} of {DEMO_COUNT} photos")
             if should_stop is not None and should_stop():

@@ -9,6 +9,7 @@ returned unchanged.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from app.core.contracts import Hit
 from app.core.errors import UsageError
 from app.core.query import parse_query
 from app.core.search import SearchEngine, SearchResult
+from app.core.vocabulary import unknown_reason
 
 RRF_K = 60  # the constant of the original paper; damps the head of each list so neither dominates
 FILTERS = ("folder", "date_from", "date_to", "camera", "tag")
@@ -38,7 +40,7 @@ def _with_captions(store, result: SearchResult) -> SearchResult:
         Hit(h.image_id, h.path, h.score, h.weak, caps.get(h.image_id), dense_rank=n)
         for n, h in enumerate(result.hits, start=1)
     ]
-    return SearchResult(hits, result.no_strong_match, result.threshold)
+    return replace(result, hits=hits)
 
 
 def hybrid_search(
@@ -75,6 +77,7 @@ def hybrid_search(
     vec = engine.query_vector(parsed)
     kind = "image" if all(t.kind == "image" for t in parsed if t.weight > 0) else "text"
     flt = tuple(filters.get(n) for n in FILTERS)
+    unknown = engine.unknown_words(parsed)
     dense = engine.search_vector(vec, pool, kind, filters=flt)
     text = text_index.search(store, positive, negative, limit=pool, allowed=store.ids_matching(*flt))
     dense_ids = [h.image_id for h in dense.hits]
@@ -97,15 +100,19 @@ def hybrid_search(
     for i in order:
         if i in dense_by_id:
             n, h = dense_by_id[i]
-            path, score = h.path, h.score
+            path, score, dense_weak = h.path, h.score, h.weak
         elif i in paths:
             n, path, score = None, paths[i], cos.get(i, 0.0)
+            dense_weak = score < dense.threshold
         else:
             continue  # gone since the text index saw it
-        weak = score < dense.threshold and i not in text_rank
+        # A caption or tag match is evidence of its own, even for words the model does not know.
+        weak = (bool(unknown) or dense_weak) and i not in text_rank
         hits.append(
             Hit(i, path, score, weak, caps.get(i), fused=fused[i], dense_rank=n, text_rank=text_rank.get(i))
         )
         if len(hits) == k:
             break
-    return SearchResult(hits, not hits or hits[0].weak, dense.threshold)
+    no_strong = not hits or hits[0].weak
+    reason = (unknown_reason(unknown) or dense.reason or "nothing matched") if no_strong else None
+    return SearchResult(hits, no_strong, dense.threshold, reason, unknown)

@@ -37,16 +37,32 @@ def entry(name: str) -> RegistryEntry | None:
     return next((e for e in REGISTRY if e.name == name), None)
 
 
+def installed_models() -> list[Path]:
+    """Model folders under the user's models directory (those with a config.json)."""
+    root = models_dir()
+    return sorted(p for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+
+
+def model_choices() -> str:
+    """What would be a model, in one clause: the demo, installed folders, and how to get more."""
+    names = [DEMO_NAME] + [p.name for p in installed_models()]
+    return (
+        f"models you can use: {', '.join(names)}, or a folder holding config.json, model.safetensors "
+        "and the tokenizer files (`fovea models list`; `fovea models pull NAME` gets a real one)"
+    )
+
+
 def resolve_model(name_or_path: str | None) -> Path:
     """A model folder from a path, an installed registry name, or `demo` (the default)."""
     if not name_or_path or name_or_path == DEMO_NAME:
         return demo_model_dir()
     p = Path(name_or_path).expanduser()
-    if p.is_dir():
-        return p
     installed = models_dir() / name_or_path
-    if installed.is_dir():
-        return installed
+    for folder in (p, installed):
+        if folder.is_dir():
+            if not (folder / "config.json").is_file():
+                raise UsageError(f"{folder}: not a model folder (no config.json); {model_choices()}")
+            return folder
     if entry(name_or_path):
         raise UsageError(f"model {name_or_path!r} is not installed; run `fovea models pull {name_or_path}`")
     raise UsageError(

@@ -9,6 +9,7 @@ import math
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -83,6 +84,24 @@ def parse_query(terms: list[str] | str) -> list[QueryTerm]:
     if not any(t.weight > 0 for t in parsed):
         raise UsageError("the query needs at least one term with a positive weight")
     return parsed
+
+
+DATE_FORMS = "YYYY, YYYY-MM or YYYY-MM-DD (e.g. 2023, 2023-05, 2023-05-17)"
+_DATE_FORMATS = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}
+
+
+def check_date(value: str | None) -> str | None:
+    """A date filter as given, if it is one of DATE_FORMS (they compare as ISO text); else UsageError."""
+    if value is None:
+        return None
+    fmt = _DATE_FORMATS.get(len(value))
+    try:
+        if fmt is None or not re.fullmatch(r"[\d-]+", value):
+            raise ValueError
+        datetime.strptime(value, fmt)
+    except ValueError:
+        raise UsageError(f"date {value!r} is not a date: use {DATE_FORMS}") from None
+    return value
 
 
 def combine(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ filters and image records shape the hits. The index is persisted beside the libr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,8 +20,10 @@ from app.core.contracts import Hit
 from app.core.decode import DecodeError, open_image
 from app.core.errors import UsageError
 from app.core.index_file import IndexFileError, index_path, load_index, save_index
-from app.core.query import QueryTerm, combine, parse_query
+from app.core.query import QueryTerm, check_date, combine, parse_query
 from app.core.vector_index import IndexConfig, VectorIndex
+from app.core.vocabulary import unknown_reason, vocabulary_for
+from app.core.weak_match import WeakMatchRule, calibration_for, lifts, neutral_vectors
 
 QueryKind = Literal["text", "image"]
 
@@ -53,6 +55,25 @@ class SearchResult:
     hits: list[Hit]  # best first
     no_strong_match: bool  # even the best hit is weak (or nothing matched)
     threshold: float  # the weak threshold used
+    reason: str | None = None  # why nothing is strong, in words (None when something is)
+    unknown_words: tuple[str, ...] = ()  # query words the model does not know (closed vocabularies)
+
+    def to_json(self, query: str, hits: list[dict] | None = None) -> dict:
+        """The `search --json` object; `hits` replaces the hits' own JSON (e.g. with tags added)."""
+        return {
+            "query": query,
+            "no_strong_match": self.no_strong_match,
+            "reason": self.reason,
+            "hits": hits if hits is not None else [h.to_json() for h in self.hits],
+        }
+
+
+def flag_unknown_words(result: SearchResult, words: tuple[str, ...]) -> SearchResult:
+    """Every hit weak, with the reason: a query the model cannot read has no strong match."""
+    if not words:
+        return result
+    hits = [replace(h, weak=True) for h in result.hits]
+    return replace(result, hits=hits, no_strong_match=True, reason=unknown_reason(words), unknown_words=words)
 
 
 class SearchEngine:
@@ -72,6 +93,9 @@ class SearchEngine:
         self.embedder = embedder
         self.model_id = embedder.model_id
         self.index = VectorIndex(embedder.dim, config)
+        self.vocabulary = vocabulary_for(embedder)
+        self.weak_match = calibration_for(embedder.folder)  # None: the family's single cosine threshold
+        self._neutral: dict[QueryKind, np.ndarray] = {}
         self._weak_override = weak_threshold
         # Candidates rescored exactly (at least 4k): int8 ranks the true top 10 inside the top 64 in the
         # bench, and each SQLite float16 row fetched costs ~10-50 us.
@@ -149,6 +173,22 @@ class SearchEngine:
         measured = self.embedder.weak_cosine  # from the model folder, when it has one
         return float(measured.get(kind, weak_threshold(self.embedder.model_type, kind)))
 
+    def rule(self, kind: QueryKind) -> WeakMatchRule:
+        """The weak-match rule in force: an explicit threshold, else the model folder's calibration
+        (app.core.weak_match), else the family's cosine threshold alone."""
+        if self._weak_override is None and self.weak_match is not None:
+            return self.weak_match.rule(kind)
+        return WeakMatchRule(self.threshold(kind), -np.inf)
+
+    def _lifts(
+        self, kind: QueryKind, rule: WeakMatchRule, vectors: np.ndarray, scores: np.ndarray
+    ) -> np.ndarray:
+        if not np.isfinite(rule.min_lift) or vectors.shape[1] == 0:
+            return np.full(len(scores), np.inf, np.float32)
+        if kind not in self._neutral:  # a few prompts or images, embedded once per engine
+            self._neutral[kind] = neutral_vectors(self.embedder, kind)
+        return lifts(vectors, scores, self._neutral[kind])
+
     def query_vector(self, terms: list[QueryTerm]) -> np.ndarray:
         """normalise(sum w_i * v_i) over the parsed terms, texts embedded in one batch."""
         vecs = np.zeros((len(terms), self.embedder.dim), np.float32)
@@ -198,7 +238,12 @@ class SearchEngine:
         terms = parse_query(query)
         kind: QueryKind = "image" if all(t.kind == "image" for t in terms if t.weight > 0) else "text"
         vec = self.query_vector(terms)
-        return self.search_vector(vec, k, kind, filters=(folder, date_from, date_to, camera, tag))
+        result = self.search_vector(vec, k, kind, filters=(folder, date_from, date_to, camera, tag))
+        return flag_unknown_words(result, self.unknown_words(terms))
+
+    def unknown_words(self, terms: list[QueryTerm]) -> tuple[str, ...]:
+        """Words of the positive text terms the model does not know (a negative term only steers away)."""
+        return self.vocabulary.unknown_words(t.value for t in terms if t.kind == "text" and t.weight > 0)
 
     def similar(self, image: int | str | Path, k: int = 20, **filters: str | None) -> SearchResult:
         """Images like `image` (a library id, a library path or any image file); the image itself is left out."""
@@ -227,17 +272,20 @@ class SearchEngine:
         """The k best images for a normalised query vector (d,)."""
         if k <= 0:
             raise UsageError(f"k must be positive, got {k}")
+        check_date(filters[1]), check_date(filters[2])
         self.refresh()
-        threshold = self.threshold(kind)
+        rule = self.rule(kind)  # the per-query rule: is the best hit a real match?
+        hit_cut = self.threshold(kind)  # per hit: below the model's match-level cosine
         allowed = self.store.ids_matching(*filters)
         if exclude is not None:
             allowed = allowed[allowed != exclude] if allowed is not None else None
         pool = self.index.search(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)
         ids = pool.ids[pool.ids != exclude] if exclude is not None else pool.ids
         if len(ids) == 0:
-            return SearchResult([], True, threshold)
-        f16 = self.store.f16_vectors(self.model_id, ids.tolist())  # (m, d) exact rescoring
-        exact = f16.astype(np.float32) @ np.asarray(vec, np.float32) if f16.shape[1] else np.zeros(len(ids))
+            return SearchResult([], True, rule.min_top, "nothing matched")
+        f16 = self.store.f16_vectors(self.model_id, ids.tolist()).astype(np.float32)  # (m, d) exact rescoring
+        exact = f16 @ np.asarray(vec, np.float32) if f16.shape[1] else np.zeros(len(ids), np.float32)
+        lift = self._lifts(kind, rule, f16, exact)
         order = np.argsort(-exact, kind="stable")
         hits: list[Hit] = []
         gone: list[int] = []
@@ -250,11 +298,22 @@ class SearchEngine:
                     gone.append(int(ids[pos]))
                     continue
                 s = float(exact[pos])
-                hits.append(Hit(rec.id, Path(rec.path), s, s < threshold))
+                hits.append(Hit(rec.id, Path(rec.path), s, s < hit_cut))
                 if len(hits) == k:
                     break
             if len(hits) == k:
                 break
         if gone:  # images deleted or gone missing since they were loaded
             self.index.remove(np.array(gone, np.int64))
-        return SearchResult(hits, not hits or hits[0].weak, threshold)
+        if not hits:
+            return SearchResult([], True, rule.min_top, "nothing matched")
+        # The query has no strong match when its best hit fails the rule; then every hit is weak.
+        # A lower hit that fails only the rule stays strong: a red circle among other shapes scores
+        # below a lone one, and is still what was asked for.
+        best = int(np.flatnonzero(ids == hits[0].image_id)[0])
+        reason = rule.reason(hits[0].score, float(lift[best]), kind)
+        if reason is None and hits[0].weak:
+            reason = f"the best match scores {hits[0].score:.2f}, below this model's {hit_cut:.2f}"
+        if reason is None:
+            return SearchResult(hits, False, rule.min_top, None)
+        return SearchResult([replace(h, weak=True) for h in hits], True, rule.min_top, reason)

@@ -133,6 +133,10 @@ def damage_hint(e: sqlite3.Error) -> str:
     return ""
 
 
+class NoLibraryError(StoreError):
+    """A read-only open of a library file that does not exist (reads never create one)."""
+
+
 @dataclass(frozen=True)
 class ImageRecord:
     id: int
@@ -157,6 +161,11 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     for v in range(version, target):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process may have upgraded the file while we waited for the write lock
+            # (two indexers creating one library at once): read the version again under the lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] > v:
+                conn.execute("COMMIT")
+                continue
             for step in MIGRATIONS[v]:
                 step(conn) if callable(step) else conn.execute(step)
             conn.execute(f"PRAGMA user_version = {v + 1}")
@@ -217,15 +226,19 @@ def _connect(path: str | Path) -> sqlite3.Connection:
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     # mode=ro never writes; immutable=1 is the fallback when SQLite cannot even create its -shm file
-    # (a read-only folder): the file is then read as a snapshot, without locks.
+    # (a read-only folder): the file is then read as a snapshot, without locks. Never creates a file.
+    if not path.is_file():
+        raise NoLibraryError(f"no library at {path}: run `fovea index FOLDER` to create one")
     for params in ("mode=ro", "mode=ro&immutable=1"):
         try:
-            conn = sqlite3.connect(f"{path.as_uri()}?{params}", uri=True, check_same_thread=False, timeout=30)
+            uri = path.resolve().as_uri()
+            conn = sqlite3.connect(f"{uri}?{params}", uri=True, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA query_only=1")  # a second guard: SQL that would write is refused
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.DatabaseError as e:
             last = e
-    raise StoreError(f"{path}: {last}", _error_kind(path, last))
+    raise StoreError(f"{path}: {last}{damage_hint(last)}", _error_kind(path, last))
 
 
 class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
@@ -244,8 +257,9 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
         self.conn: sqlite3.Connection | None = None
         self.backup: Path | None = None  # the copy made before a schema upgrade, for the front ends to show
         self.upgraded_from: int | None = None
-        if read_only:  # no migration, no backup: a newer schema's tables are read as they are
+        if read_only:  # no migration here: a newer schema's tables are read as they are
             self.conn = _connect_read_only(Path(path))
+            self._upgrade_for_reading(path)
         try:
             if not read_only:
                 self.conn = _connect(path)
@@ -265,6 +279,22 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
             raise StoreError(f"{path}: {e}{damage_hint(e)}", _error_kind(Path(path), e)) from e
         self._lock = threading.RLock()
         self._depth = 0
+
+    def _upgrade_for_reading(self, path: str | Path) -> None:
+        """An existing library with an older schema that can be written is upgraded once (a writing
+        open, which keeps a copy of the old file), then read `mode=ro`; otherwise it is read as it is."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION or not writable(Path(path)):
+            return
+        self.conn.close()
+        try:
+            writer = Store(path)
+        except StoreError:
+            self.conn = _connect_read_only(Path(path))  # read what is there
+            return
+        self.backup, self.upgraded_from = writer.backup, writer.upgraded_from
+        writer.close()
+        self.conn = _connect_read_only(Path(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -415,6 +445,12 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
         return None if row is None else int(row[0])
 
     # ---- summaries for `fovea status` -----------------------------------------------------------
+
+    def embedded_count(self, model_id: str) -> int:
+        """Images ready to search with `model_id` (status 'ok' with an embedding of that model)."""
+        sql = """SELECT count(*) FROM embeddings e JOIN images i ON i.id = e.image_id
+                 WHERE e.model_id = ? AND i.status = 'ok'"""
+        return int(self.conn.execute(sql, (model_id,)).fetchone()[0])
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall())

@@ -48,10 +48,15 @@ class ReviewItem:
     image_id: int
     candidates: tuple[tuple[str, float], ...]
 
-    def to_json(self) -> dict:
+    def to_json(self, unknown: dict[str, str] | None = None) -> dict:
+        """`unknown`: label -> reason for labels with words the model does not know (flagged weak)."""
+        unknown = unknown or {}
         return {
             "path": str(self.path),
-            "candidates": [{"label": lb, "score": s} for lb, s in self.candidates],
+            "candidates": [
+                {"label": lb, "score": s, **({"weak": True, "reason": unknown[lb]} if lb in unknown else {})}
+                for lb, s in self.candidates
+            ],
         }
 
 

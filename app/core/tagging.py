@@ -277,9 +277,14 @@ def tag_library(
     Candidates whose cosine is below `cosine_fraction` x the library's median best-label cosine are
     dropped (see DEFAULT_COSINE_FRACTION). Machine tags (auto, review) of the images seen are replaced; confirmed and rejected tags are never
     touched, and a label the user rejected is not applied again. Per-label thresholds saved by
-    calibration override the global ones unless `use_calibration` is False.
+    calibration override the global ones unless `use_calibration` is False. A label holding a word the
+    model does not know (app.core.vocabulary) is never applied automatically: at most it waits in review.
     """
+    from app.core.vocabulary import unknown_labels, vocabulary_for
+
     matrix = labels if isinstance(labels, LabelMatrix) else label_embeddings(embedder, labels, cache_dir)
+    unknown = unknown_labels(vocabulary_for(embedder), matrix.labels)
+    unread = np.array([lb in unknown for lb in matrix.labels], dtype=bool)
     scorer = Scorer.for_embedder(embedder, matrix)
     per_label = tag_store.load_thresholds(store, embedder.model_id) if use_calibration else {}
     ids, q, scales, _ = store.embedding_rows(
@@ -292,6 +297,7 @@ def tag_library(
     for start in range(0, total, batch):
         sl = slice(start, start + batch)
         d = scorer.decide(q[sl], th, row_scale=scales[sl])  # int8 rows: converted chunk by chunk
+        d.state[(d.state == AUTO) & unread[d.label]] = REVIEW  # its score is a guess, not a match
         rows = decisions_to_rows(ids[sl], d, matrix.labels)
         tag_store.replace_machine_tags(store, ids[sl], rows, embedder.model_id)
         auto += int((d.state == AUTO).any(axis=1).sum())

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 class TagChip(QWidget):
     decided = Signal(str, str)  # label, "confirmed" | "rejected"
 
-    def __init__(self, label: str, score: float, status: str, parent=None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        score: float,
+        status: str,
+        parent=None,
+        read_only: bool = False,
+        weak_reason: str | None = None,
+    ) -> None:
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -33,8 +41,11 @@ class TagChip(QWidget):
         name = html.escape(label)
         name = f"<s>{name}</s>" if status == "rejected" else name
         score_text = f"{score:.2f} · " if score else ""
-        text = QLabel(f"{name}  <span style='color:{colour}'>{score_text}{status}</span>")
+        weak = " · <b>weak</b>" if weak_reason else ""  # a label the model cannot read: its score is a guess
+        text = QLabel(f"{name}  <span style='color:{colour}'>{score_text}{status}{weak}</span>")
         text.setObjectName(f"tag-{label}")
+        if weak_reason:
+            text.setToolTip(f"Weak: {weak_reason}")
         text.setTextFormat(Qt.TextFormat.RichText)
         row.addWidget(text, 1)
         for name, status_to, tip in (
@@ -159,7 +170,9 @@ class DetailPanel(QWidget):
         if not tags:
             self.tags_layout.addWidget(QLabel("<span style='color:gray'>No tags</span>"))
         for t in tags:
-            chip = TagChip(t.label, float(t.score or 0.0), t.status, read_only=self.read_only)
+            chip = TagChip(
+                t.label, float(t.score or 0.0), t.status, read_only=self.read_only, weak_reason=t.weak_reason
+            )
             chip.decided.connect(lambda label, status: self.tag_decided.emit(self.image_id, label, status))
             self.tags_layout.addWidget(chip)
         self.tags_layout.addStretch(1)

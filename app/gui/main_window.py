@@ -13,8 +13,10 @@ from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.core.api import Library
+from app.core.contracts import LibrarySummary
+from app.core.demo import DEMO_MODEL_WARNING
 from app.core.settings import Settings
-from app.gui.actions import build_menus, build_toolbar, open_path
+from app.gui.actions import build_menus, build_toolbar, open_path, open_preferences
 from app.gui.detail_panel import DetailPanel
 from app.gui.drops import classify_drop
 from app.gui.duplicates_page import DuplicatesPage
@@ -116,12 +118,24 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
+        # The demo model on real photos: a banner of its own that stays until the model or libraries change.
+        self.demo_banner = QLabel(
+            f"{DEMO_MODEL_WARNING} <a href='models'>Get a real model…</a> (Preferences ▸ Model: "
+            "pick one, Download and Convert)"
+        )
+        self.demo_banner.setObjectName("banner")
+        self.demo_banner.setProperty("kind", "weak")
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setVisible(False)
+        self.demo_banner.linkActivated.connect(lambda _link: open_preferences(self))
+        self._libs: list[LibrarySummary] = []
         self._banner_timer = QTimer(self, singleShot=True, interval=7000)
         self._banner_timer.timeout.connect(lambda: self.banner.setVisible(False))
         center = QWidget()
         cl = QVBoxLayout(center)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(4)
+        cl.addWidget(self.demo_banner)
         cl.addWidget(self.notices)
         cl.addWidget(self.banner)
         cl.addWidget(self.stack, 1)
@@ -164,12 +178,21 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.call(
             self.reads,
             self.lib.embedder,
-            lambda e: (self.jobs.tell(f"Model ready: {e.model_id}"), self.notices.dismiss("model")),
+            lambda e: (
+                self.jobs.tell(f"Model ready: {e.model_id}"),
+                self.notices.dismiss("model"),
+                self.update_demo_banner(),
+            ),
             "model",
             on_error=lambda m: self.notices.show_error(
                 "model", f"No model could be opened ({m}). Choose one in Preferences.", self.load_model
             ),
         )
+
+    def update_demo_banner(self) -> None:
+        """Show the demo-model banner while the demo model is open on anything but demo scenes."""
+        roots = [lib.path for lib in self._libs]
+        self.demo_banner.setVisible(self.lib.demo_notice_needed(roots=roots))
 
     def apply_read_only(self) -> None:
         """Browse and search only: every control that would write is off, and the window says why."""

@@ -93,6 +93,8 @@ class Views:
         libs, counts = res
         self._sidebar_busy = False
         self.sidebar.set_libraries(libs)
+        self._libs = libs
+        self.update_demo_banner()
         for key in ("all", "review", "errors"):
             self.sidebar.set_view_count(key, getattr(counts, key))
         self._mark_sidebar()  # rebuilding the library list must not move the highlight
@@ -245,9 +247,7 @@ class Views:
         )
 
     def _show_results(self, result: Any, what: str) -> None:
-        res = Results(
-            what, reason=getattr(result, "reason", None) or ""
-        )  # reasons come with the honest-results issue
+        res = Results(what, reason=result.reason or "")
         for h in result.hits:
             (res.weak if h.weak else res.strong).append(GridItem(h.image_id, str(h.path), h.score, h.weak))
         self._results = res

@@ -86,6 +86,17 @@ class Tokenizer:
         # Configured once here, never per call, so concurrent calls see one fixed setting.
         self._tok.enable_truncation(max_length=max_length)
         self._tok.enable_padding(direction="right", pad_id=pad_id, pad_token=pad_token)
+        unk = getattr(tokenizer.model, "unk_token", None)  # WordPiece and BPE models have it; others may not
+        self._unk_id = tokenizer.token_to_id(unk) if isinstance(unk, str) else None
+
+    def maps_to_unknown(self, word: str) -> bool:
+        """True when `word` encodes to the unknown token (a closed vocabulary).
+
+        CLIP's byte-level BPE spells any word out in bytes, so it never does; WordPiece can.
+        """
+        if self._unk_id is None:
+            return False
+        return self._unk_id in self._tok.encode(word, add_special_tokens=False).ids
 
     @classmethod
     def from_folder(cls, path: str | Path) -> Tokenizer:

@@ -127,6 +127,10 @@ class Tokenizer:
             pieces = pieces[1:]
         return [self.specials[p] if p in self.specials else self.sp.piece_to_id(p) for p in pieces]
 
+    def maps_to_unknown(self, word: str) -> bool:
+        """True when `word` encodes to `<unk>` (a character the sentencepiece model never saw)."""
+        return self.specials[self.unk_token] in self.encode(word)
+
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
         """(N, max_length) int32 ids padded with the pad token, and an all-ones mask (see module docstring)."""
         ids = np.full((len(texts), self.max_length), self.pad_id, dtype=np.int32)

@@ -23,6 +23,7 @@ class FakeEmbedder:
 
     model_type = "clip"
     logit_bias = None
+    folder = None  # no model folder: an open vocabulary and the family's weak-match defaults
 
     def __init__(
         self,

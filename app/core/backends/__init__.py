@@ -35,6 +35,7 @@ class Embedder(Protocol):
     ]  # measured weak-hit cosines per query kind ("text", "image"); {}: defaults
     logit_scale: float  # already exponentiated, as used on cosine similarities
     logit_bias: float | None  # SigLIP only
+    folder: Path | None  # the model folder its notes are read from (None: an in-memory test embedder)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One RGB image -> the model's (H, W, 3) float32 input; thread-safe, for decode workers."""

@@ -10,11 +10,18 @@ def model_id_for(folder: Path) -> str:
     """`<folder name>-<hash>`: the hash covers config.json and each weight file's safetensors header.
 
     Headers hold every tensor's name, dtype, shape and offsets, so re-quantizing or re-converting
-    changes the id, while hashing stays cheap for multi-GB files.
+    changes the id, while hashing stays cheap for multi-GB files. config.json's "fovea" section is
+    left out: Fovea's notes about a model (weak-match calibration, known words) do not change its
+    embedding space, so re-measuring them must not re-embed a library.
     """
+    import json
+
     folder = Path(folder)
     h = hashlib.sha256()
-    h.update((folder / "config.json").read_bytes())
+    cfg = json.loads((folder / "config.json").read_bytes())
+    if isinstance(cfg, dict):
+        cfg.pop("fovea", None)
+    h.update(json.dumps(cfg, sort_keys=True).encode())
     for f in sorted(folder.glob("*.safetensors")):
         with open(f, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")

@@ -31,6 +31,7 @@ class MlxEmbedder:
             raise BackendError(f"{folder}: model_type {bundle.model_type!r} is not an image-text embedder")
         self.bundle = bundle
         self.model_type = bundle.model_type
+        self.folder = Path(folder)
         self.model_id = model_id_for(folder)
         self.weak_cosine = search_hints(folder)
         m = bundle.model

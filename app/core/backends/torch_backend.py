@@ -107,6 +107,7 @@ class TorchEmbedder:
         except (OSError, ValueError) as e:
             raise BackendError(f"{folder}: no usable tokenizer files ({str(e).splitlines()[0]})") from e
         self._text_len = int(hf_cfg.text_config.max_position_embeddings)
+        self.folder = Path(folder)
         self.model_id = model_id_for(folder)
         self.weak_cosine = search_hints(folder)
         self.logit_scale = float(model.logit_scale.detach().float().exp().item())
