@@ -43,6 +43,8 @@ def run_index(lib: Library, folders: list[Path], batch_size: int = 32) -> IndexS
         + (" (stopped early; rerun to continue)" if summary.stopped else ""),
         file=sys.stderr,
     )
+    for note in summary.notes:
+        err(note)
     for root in summary.offline_roots:
         err(f"offline: {root} (unreadable or unmounted; its photos are kept, none marked missing)")
     return summary

@@ -158,15 +158,18 @@ class Library:
 
     # ---- libraries ---------------------------------------------------------------------------------
     def add_root(self, folder: str | Path) -> None:
-        with self.store.transaction():
-            self.store.add_root(Path(folder).resolve(), time.time())
+        """Register a folder; one inside (or around) an existing library joins it (app.core.roots)."""
+        from app.core.roots import add_root
+
+        add_root(self.store, Path(folder).resolve(), time.time())
 
     def remove_root(self, folder: str | Path) -> None:
-        """Forget a library (its rows and decisions); the photos on disk are never touched."""
+        """Forget a library (its rows and decisions, except what another library covers); photos are never touched."""
         from app.core import text_index
+        from app.core.roots import remove_root
 
         with self.store.transaction():
-            self.store.remove_root(Path(folder))
+            remove_root(self.store, Path(folder))
             text_index.refresh(self.store)
 
     def libraries(self) -> list[LibrarySummary]:

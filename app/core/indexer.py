@@ -18,6 +18,7 @@ from app.core import text_index
 from app.core.backends import Embedder
 from app.core.decode import DecodeError, decode_ahead, open_image
 from app.core.library import Changes, RootScan, apply_changes, scan_root
+from app.core.roots import add_root, plan_scans
 from app.core.store import Store, text_to_path
 
 
@@ -31,6 +32,9 @@ class IndexSummary:
     skipped: int = 0  # already embedded for this model, nothing recomputed (moved files included)
     embedded: int = 0  # images embedded this run
     offline_roots: list[Path] = field(default_factory=list)
+    notes: list[str] = field(
+        default_factory=list
+    )  # what a person should know about this run (folded roots ...)
     stopped: bool = False  # should_stop() ended the run early (everything done so far is committed)
 
 
@@ -93,17 +97,21 @@ def index(
         return Progress(phase, done, total, summary.errors, current, time.monotonic() - t0)
 
     # Scan: walk every root, then compare all of them with the store at once.
+    plans = plan_scans([add_root(store, Path(r), time.time()) for r in roots])
+    summary.notes += [
+        f"{p.scope} is inside the library {p.root}: indexed as part of it" for p in plans if p.folded
+    ]
     scans: list[RootScan] = []
     seen = 0
-    for root in roots:
-        for item in scan_root(store, Path(root), time.time()):
+    for plan in plans:
+        for item in scan_root(store, plan):
             if isinstance(item, RootScan):
                 scans.append(item)
                 seen += len(item.files)
                 if not item.online:
                     summary.offline_roots.append(item.root)
             else:
-                yield progress("scan", seen + item, None, Path(root))
+                yield progress("scan", seen + item, None, plan.scope)
     changes = Changes()
     for done, changes in apply_changes(store, scans, time.time()):
         summary.errors = changes.errors

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.decode import EXTENSIONS
+from app.core.roots import RootPlan
 from app.core.store import Store, path_to_text
 
 MIB = 1 << 20
@@ -53,8 +54,9 @@ class Problem:
 
 @dataclass
 class RootScan:
-    root: Path
+    root: Path  # the owning library root
     root_id: int
+    scope: Path | None = None  # the folder walked when it lies inside `root` (None: the whole root)
     online: bool = True
     files: list[FileEntry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -141,27 +143,27 @@ def partial_hash(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def scan_root(store: Store, root: Path, now: float) -> Iterator[RootScan | int]:
-    """Walk one root, yielding the running file count now and then, and finally its `RootScan`."""
-    root = Path(os.path.abspath(root))
-    with store.transaction():
-        root_id = store.add_root(root, now)
-    scan = RootScan(root, root_id)
+def scan_root(store: Store, plan: RootPlan) -> Iterator[RootScan | int]:
+    """Walk one planned folder, yielding the running file count now and then, and finally its `RootScan`."""
+    scan = RootScan(plan.root, plan.root_id, plan.scope if plan.folded else None)
     try:
-        for n, item in enumerate(walk(root), 1):
+        for n, item in enumerate(walk(plan.scope), 1):
             (scan.files if isinstance(item, FileEntry) else scan.problems).append(item)
             if n % 256 == 0:
                 yield n
     except OSError:
         scan.online = False
-    known = store.conn.execute(
-        "SELECT count(*) FROM images WHERE root_id = ? AND status != 'missing'", (root_id,)
-    ).fetchone()[0]
+    known = sum(r[5] != "missing" for r in _known_rows(store, scan))
     if scan.online and not scan.files and known:
         scan.online = False  # an unmounted mount point looks like an empty folder
-    with store.transaction():
-        store.set_root_state(root_id, "online" if scan.online else "offline")
+    if not plan.folded:  # a subfolder's scan says nothing about the rest of its root
+        with store.transaction():
+            store.set_root_state(plan.root_id, "online" if scan.online else "offline")
     yield scan
+
+
+def _known_rows(store: Store, scan: RootScan) -> list[tuple]:
+    return store.image_rows_under(scan.root_id, scan.scope or scan.root)
 
 
 def apply_changes(
@@ -175,10 +177,7 @@ def apply_changes(
     online = [s for s in scans if s.online]
     existing: dict[str, tuple] = {}
     for s in online:
-        for row in store.conn.execute(
-            "SELECT path, id, size, mtime_ns, content_hash, status, width FROM images WHERE root_id = ?",
-            (s.root_id,),
-        ):
+        for row in _known_rows(store, s):
             existing[row[0]] = row[1:]
     seen = {path_to_text(f.path) for s in online for f in s.files}
     seen |= {path_to_text(p.path) for s in online for p in s.problems if p.is_file}

@@ -1,4 +1,4 @@
-"""The store's reads for the front ends (browse, summaries, details, tags on hits) and library removal.
+"""The store's reads for the front ends (browse, summaries, details, tags on hits).
 
 A mixin of `Store` (kept apart to keep files small): every SQL statement still lives in the store.
 """
@@ -55,24 +55,16 @@ class StoreViews:
         )
 
     def root_summaries(self) -> list[tuple[Path, str, int, int]]:
-        """(path, state, indexed images, unreadable images) per library root."""
-        rows = self.conn.execute(
-            "SELECT r.path, r.state, sum(i.status = 'ok'), sum(i.status = 'error') FROM roots r "
-            "LEFT JOIN images i ON i.root_id = r.id GROUP BY r.id ORDER BY r.id"
-        ).fetchall()
-        return [(text_to_path(p), s, int(n or 0), int(e or 0)) for p, s, n, e in rows]
-
-    def remove_root(self, folder: str | Path) -> bool:
-        """Forget a root and its rows and decisions (call inside `transaction()`); False if unknown."""
-        row = self.conn.execute("SELECT id FROM roots WHERE path = ?", (path_to_text(folder),)).fetchone()
-        if row is None:
-            return False
-        ids = "SELECT id FROM images WHERE root_id = ?"
-        for table in ("tags", "embeddings", "captions"):
-            self.conn.execute(f"DELETE FROM {table} WHERE image_id IN ({ids})", (row[0],))
-        self.conn.execute("DELETE FROM images WHERE root_id = ?", (row[0],))
-        self.conn.execute("DELETE FROM roots WHERE id = ?", (row[0],))
-        return True
+        """(path, state, indexed images, unreadable images) per library root, counting everything below it
+        (a root inside another is a view of it: its photos belong to the wider root, see app.core.roots)."""
+        out = []
+        for p, state in self.conn.execute("SELECT path, state FROM roots ORDER BY id").fetchall():
+            clause, args = under_folder("path", p)
+            ok, bad = self.conn.execute(
+                f"SELECT sum(status = 'ok'), sum(status = 'error') FROM images WHERE {clause}", args
+            ).fetchone()
+            out.append((text_to_path(p), state, int(ok or 0), int(bad or 0)))
+        return out
 
     def image_tags(self, image_id: int) -> list[tuple[str, float | None, str]]:
         """(label, score, status) of one image, best score first."""
