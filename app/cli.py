@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("folders", nargs="+", metavar="FOLDER")
     i.add_argument("--batch-size", type=int, default=32)
     i.add_argument("--watch", action="store_true", help="keep following changes (needs watchdog)")
+    i.add_argument(
+        "--download-icloud",
+        action="store_true",
+        help="read iCloud files that are not on this Mac (downloads them; default: record and skip)",
+    )
 
     from app.commands.search import WEAK_HELP
     from app.core.query import DATE_FORMS

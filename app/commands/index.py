@@ -14,7 +14,9 @@ from app.core.errors import UsageError
 from app.core.indexer import IndexSummary
 
 
-def run_index(lib: Library, folders: list[Path], batch_size: int = 32) -> IndexSummary:
+def run_index(
+    lib: Library, folders: list[Path], batch_size: int = 32, download_icloud: bool = False
+) -> IndexSummary:
     """Index with a progress bar on stderr; returns the summary (also printed)."""
     bars: dict[str, object] = {}
 
@@ -34,12 +36,15 @@ def run_index(lib: Library, folders: list[Path], batch_size: int = 32) -> IndexS
             b.refresh()
 
     with graceful_interrupt() as should_stop:
-        summary = drive(lib.index_job(folders, should_stop, batch_size), show) or IndexSummary()
+        job = lib.index_job(folders, should_stop, batch_size, download_icloud=download_icloud)
+        summary = drive(job, show) or IndexSummary()
     for b in bars.values():
         b.close()
     print(
         f"indexed: {summary.embedded} embedded, {summary.added} new, {summary.updated} changed, "
         f"{summary.moved} moved, {summary.missing} missing, {summary.skipped} unchanged, {summary.errors} errors"
+        + (f", {summary.in_cloud} in iCloud (not downloaded)" if summary.in_cloud else "")
+        + (f"; {summary.other_files} other files (not images) passed over" if summary.other_files else "")
         + (" (stopped early; rerun to continue)" if summary.stopped else ""),
         file=sys.stderr,
     )
@@ -60,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     with open_library(args) as lib:
         lib.embedder()  # a model that cannot be opened fails before the scan
         demo_notice(lib, [f.resolve() for f in folders])
-        summary = run_index(lib, [f.resolve() for f in folders], args.batch_size)
+        from app.core.settings import Settings
+
+        icloud = args.download_icloud or Settings.load().download_icloud
+        summary = run_index(lib, [f.resolve() for f in folders], args.batch_size, icloud)
         if summary.errors:
             for path, reason, _ in lib.errors(limit=20):
                 err(f"error: {path}: {reason}")

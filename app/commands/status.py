@@ -6,7 +6,12 @@ import argparse
 
 from app.commands.context import db_path, open_library, print_json
 
-STATUS_WORDS = {"ok": "indexed", "error": "errors", "pending": "pending"}
+STATUS_WORDS = {
+    "ok": "indexed",
+    "error": "errors",
+    "pending": "pending",
+    "cloud": "in iCloud, not downloaded",
+}
 
 
 def images_line(images: int, by_status: dict[str, int]) -> str:

@@ -345,8 +345,11 @@ class Library:
         roots: Sequence[str | Path] | None = None,
         should_stop: StopFn | None = None,
         batch_size: int = 32,
+        download_icloud: bool = False,
     ) -> Job:
-        """Add and (re)index `roots` (None: every library); returns the IndexSummary."""
+        """Add and (re)index `roots` (None: every library); returns the IndexSummary.
+
+        `download_icloud`: read iCloud files that are not on this disk (reading downloads them)."""
         from app.core.indexer import index
 
         store = Store(self.db)  # the job may run in a worker thread: its own connection
@@ -366,7 +369,14 @@ class Library:
                 time.sleep(0.25)
             self.indexing |= names
             # The engine picks the new rows up on its next query (SearchEngine.refresh per search).
-            gen = index(store, self.embedder(), targets, batch_size=batch_size, should_stop=should_stop)
+            gen = index(
+                store,
+                self.embedder(),
+                targets,
+                batch_size=batch_size,
+                should_stop=should_stop,
+                download_icloud=download_icloud,
+            )
             return (yield from as_job(JobKind.INDEX, gen))
         finally:
             self.indexing -= names

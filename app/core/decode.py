@@ -19,20 +19,45 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from app.core.errors import FoveaError
+from app.core.tiff import TIFF_MAGIC
 
-try:  # HEIC/HEIF only where the optional plugin is installed
+try:  # HEIC/HEIF (a default dependency; the app still runs without it and says what is missing)
     import pillow_heif
 
     pillow_heif.register_heif_opener()
     HEIF_FORMATS: tuple[str, ...] = ("HEIF",)
 except ImportError:
     HEIF_FORMATS = ()
+try:  # JPEG XL through pillow-jxl-plugin (optional extra `jxl`)
+    import pillow_jxl  # noqa: F401  (registers the JXL opener)
 
-# Pillow's JPEG opener also yields MPO (multi-picture JPEGs written by many cameras).
-FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", *HEIF_FORMATS)
+    JXL_FORMATS: tuple[str, ...] = ("JXL",)
+except ImportError:
+    JXL_FORMATS = ()
+
+# Pillow 11.3+ reads AVIF itself; APNG is Pillow's PNG (first frame); the JPEG opener yields MPO files
+# (first picture). Only openers this Pillow build has: a missing one must not break every open.
+Image.init()
+FORMATS: tuple[str, ...] = tuple(
+    f
+    for f in ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "JPEG2000", *HEIF_FORMATS, *JXL_FORMATS)
+    if f in Image.OPEN
+)
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+JXL_EXTENSIONS = frozenset({".jxl"})
+# Camera RAW files LibRaw reads (rawpy): Adobe, Canon, Nikon, Sony, Olympus/OM, Panasonic, Fujifilm,
+# Pentax, Samsung, Sigma, Hasselblad, Epson, Kodak, Minolta, Leaf/Mamiya, Phase One, Leica.
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf"}
+    | {".pef", ".srw", ".x3f", ".3fr", ".fff", ".erf", ".kdc", ".dcr", ".mrw", ".mos", ".iiq", ".rwl"}
+)
+# Every name that says "photo": these are indexed or recorded with a reason, never silently skipped.
 EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
-    | ({".heic", ".heif", ".hif"} if HEIF_FORMATS else set())
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".dib"}
+    | {".avif", ".mpo", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".jpx"}
+    | HEIF_EXTENSIONS
+    | JXL_EXTENSIONS
+    | RAW_EXTENSIONS
 )
 # ~179 Mpx, Pillow's own error limit: above any camera we expect; a 30000x30000 bomb is 900 Mpx.
 MAX_PIXELS = 178_956_970
@@ -70,25 +95,41 @@ def open_image(path: Path, min_side: int | None = None) -> Decoded:
     Raises DecodeError for anything that is not a sane image; FileNotFoundError passes through
     so callers can tell a vanished file from a broken one.
     """
+    ext = path.suffix.lower()
     try:
         with open(path, "rb") as fp:
             if os.fstat(fp.fileno()).st_size == 0:
                 raise DecodeError(path, "empty file (0 bytes)")
-            im = Image.open(fp, formats=FORMATS)
+            if ext in RAW_EXTENSIONS:
+                from app.core.raw import open_raw
+
+                return open_raw(path, fp, min_side)
+            try:
+                im = Image.open(fp, formats=FORMATS)
+            except Image.UnidentifiedImageError:
+                fp.seek(0)
+                if fp.read(4) not in TIFF_MAGIC:
+                    raise
+                from app.core.tiff import open_tiff_first_page
+
+                try:  # a scan or export Pillow cannot read
+                    im = open_tiff_first_page(path, MAX_PIXELS)
+                except Exception as e:  # noqa: BLE001 - tifffile raises its own error types
+                    raise DecodeError(path, f"TIFF we cannot read ({type(e).__name__}: {e})") from e
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise DecodeError(path, f"{w}x{h} exceeds the {MAX_PIXELS // 1_000_000} Mpx limit")
             taken, camera, orientation = _metadata(im)
             if min_side and im.format in ("JPEG", "MPO"):
                 im.draft("RGB", (min_side, min_side))
-            im.load()  # animations (GIF, WebP, APNG) stay on their first frame
-            rgb = to_rgb(_upright(im))
+            im.load()  # animations (GIF, WebP, APNG) and multipage TIFFs stay on their first frame
+            rgb = reduce_to(to_rgb(_upright(im)), min_side)
     except (DecodeError, FileNotFoundError):
         raise
     except Image.DecompressionBombError as e:
         raise DecodeError(path, f"too many pixels, refused as a possible decompression bomb ({e})") from e
     except Image.UnidentifiedImageError as e:
-        raise DecodeError(path, "not a recognised image (or a format we do not open)") from e
+        raise DecodeError(path, _unidentified_reason(ext)) from e
     except IsADirectoryError as e:
         raise DecodeError(path, "is a directory") from e
     except PermissionError as e:
@@ -100,6 +141,23 @@ def open_image(path: Path, min_side: int | None = None) -> Decoded:
     if orientation in (5, 6, 7, 8):  # these orientations rotate by 90 degrees
         w, h = h, w
     return Decoded(rgb, w, h, taken, camera)
+
+
+def _unidentified_reason(ext: str) -> str:
+    if ext in HEIF_EXTENSIONS and not HEIF_FORMATS:
+        return "HEIC/HEIF photo: this install lacks the pillow-heif package that reads it"
+    if ext in JXL_EXTENSIONS and not JXL_FORMATS:
+        return "JPEG XL photo: this install lacks the pillow-jxl-plugin package that reads it"
+    return "not a recognised image: the contents match no format we read (damaged, or not really a photo)"
+
+
+def reduce_to(im: Image.Image, min_side: int | None) -> Image.Image:
+    """Box-reduce by a whole factor while the short side stays >= min_side (what JPEG draft does, for all
+    formats): a 12 Mpx HEIC or a RAW demosaic never travels or gets resized at full size."""
+    if not min_side:
+        return im
+    k = min(im.size) // min_side
+    return im.reduce(k) if k >= 2 else im
 
 
 def _metadata(im: Image.Image) -> tuple[str | None, str | None, int]:

@@ -17,7 +17,8 @@ import numpy as np
 from app.core import text_index
 from app.core.backends import Embedder
 from app.core.decode import DecodeError, decode_ahead, open_image
-from app.core.library import Changes, RootScan, apply_changes, scan_root
+from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
+from app.core.paths import user_data_dir
 from app.core.roots import add_root, plan_scans
 from app.core.store import Store, text_to_path
 
@@ -31,6 +32,8 @@ class IndexSummary:
     errors: int = 0  # per-file errors recorded this run
     skipped: int = 0  # already embedded for this model, nothing recomputed (moved files included)
     embedded: int = 0  # images embedded this run
+    in_cloud: int = 0  # iCloud files not on this disk: recorded, not read
+    other_files: int = 0  # files that are not images (only counted)
     offline_roots: list[Path] = field(default_factory=list)
     notes: list[str] = field(
         default_factory=list
@@ -83,6 +86,7 @@ def index(
     batch_size: int = 32,
     workers: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    download_icloud: bool = False,
 ) -> Iterator[Progress]:
     """Add `roots` to the library and bring it up to date for `embedder.model_id`.
 
@@ -97,6 +101,7 @@ def index(
         return Progress(phase, done, total, summary.errors, current, time.monotonic() - t0)
 
     # Scan: walk every root, then compare all of them with the store at once.
+    options = WalkOptions(download_icloud=download_icloud, own_dirs=(user_data_dir(),))
     plans = plan_scans([add_root(store, Path(r), time.time()) for r in roots])
     summary.notes += [
         f"{p.scope} is inside the library {p.root}: indexed as part of it" for p in plans if p.folded
@@ -104,7 +109,7 @@ def index(
     scans: list[RootScan] = []
     seen = 0
     for plan in plans:
-        for item in scan_root(store, plan):
+        for item in scan_root(store, plan, options):
             if isinstance(item, RootScan):
                 scans.append(item)
                 seen += len(item.files)
@@ -119,6 +124,9 @@ def index(
     summary.added, summary.updated, summary.moved = changes.added, changes.updated, changes.moved
     text_index.refresh(store)  # new, moved and renamed files: their names are searchable at once
     summary.missing, summary.errors = changes.missing, changes.errors
+    summary.in_cloud = changes.in_cloud
+    summary.other_files = sum(s.stats.other_files for s in scans)
+    summary.notes += [n for s in scans for n in s.stats.notes]
 
     todo = _todo(store, embedder.model_id, [s.root_id for s in scans if s.online])
     summary.skipped = _count_embedded(store, embedder.model_id, [s.root_id for s in scans if s.online])

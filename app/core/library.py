@@ -17,22 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.decode import EXTENSIONS
+from app.core.layouts import (
+    SKIP_DIRS,
+    access_hint,
+    is_dataless,
+    is_package,
+    is_photos_library,
+    looks_like_image,
+    never_walk,
+    photos_library_originals,
+)
 from app.core.roots import RootPlan
 from app.core.store import Store, path_to_text
 
 MIB = 1 << 20
-# System folders of NAS boxes, Windows, macOS and our own thumbnail cache; dot folders are skipped too.
-SKIP_DIRS = frozenset(
-    {
-        "@eaDir",
-        "#recycle",
-        "#snapshot",
-        "$RECYCLE.BIN",
-        "System Volume Information",
-        "lost+found",
-        "fovea-thumbnails",
-    }
-)
+IN_CLOUD = "in iCloud, not downloaded (index --download-icloud, or the setting, fetches it)"
 _stat = os.stat  # module-level so tests can simulate a file vanishing between listing and stat
 
 
@@ -41,6 +40,7 @@ class FileEntry:
     path: Path
     size: int
     mtime_ns: int
+    in_cloud: bool = False  # an iCloud file not on this disk: recorded, never read
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class RootScan:
     online: bool = True
     files: list[FileEntry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    stats: WalkStats = field(default_factory=lambda: WalkStats())
 
 
 @dataclass
@@ -70,17 +71,38 @@ class Changes:
     missing: int = 0
     errors: int = 0
     unchanged: int = 0
+    in_cloud: int = 0  # iCloud files not downloaded, recorded with status 'cloud'
 
 
 def is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS
 
 
-def walk(root: Path) -> Iterator[FileEntry | Problem]:
+@dataclass
+class WalkStats:
+    """What a walk passed over, for the summary: files that are not images, packages, notes."""
+
+    other_files: int = 0
+    packages: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    download_icloud: bool = False  # reading a dataless file downloads it: only when the user opted in
+    home: Path = field(default_factory=Path.home)
+    own_dirs: tuple[Path, ...] = ()  # Fovea's data and cache folders
+
+
+def walk(
+    root: Path, options: WalkOptions | None = None, stats: WalkStats | None = None
+) -> Iterator[FileEntry | Problem]:
     """Image files under `root`, recursively, following symlinks; a folder seen before is not re-entered.
 
+    Package folders (a Photos library, an app), ~/Library and Fovea's own folders are not entered.
     Raises OSError when `root` itself cannot be listed.
     """
+    opts, stats = options or WalkOptions(), stats if stats is not None else WalkStats()
     visited: set[tuple[int, int]] = set()
     st = os.stat(root)
     visited.add((st.st_dev, st.st_ino))
@@ -105,7 +127,18 @@ def walk(root: Path) -> Iterator[FileEntry | Problem]:
             except OSError:
                 is_dir = False
             if is_dir:
-                if e.name.startswith(".") or e.name in SKIP_DIRS:
+                if (
+                    e.name.startswith(".")
+                    or e.name in SKIP_DIRS
+                    or never_walk(path, opts.home, opts.own_dirs)
+                ):
+                    continue
+                if is_package(path):
+                    stats.packages += 1
+                    if is_photos_library(path):
+                        stats.notes.append(
+                            f"skipped the Photos library {path} (add it on its own to index its originals)"
+                        )
                     continue
                 try:
                     s = _stat(path)
@@ -117,19 +150,45 @@ def walk(root: Path) -> Iterator[FileEntry | Problem]:
                     continue
                 visited.add((s.st_dev, s.st_ino))
                 subdirs.append(path)
-            elif is_image_name(e.name):
-                try:
-                    s = _stat(path)
-                except FileNotFoundError:
-                    if e.is_symlink():
-                        yield Problem(path, "broken symlink", is_file=True)
-                    continue  # deleted while we scanned: nothing to index
-                except OSError as err:
-                    yield Problem(path, f"cannot stat: {err.strerror or err}", is_file=True)
-                    continue
-                if stat.S_ISREG(s.st_mode):
-                    yield FileEntry(path, s.st_size, s.st_mtime_ns)
+            elif e.name.startswith("."):
+                continue  # AppleDouble "._x.jpg" files, .DS_Store: metadata, not photos
+            else:
+                item = _file_entry(e, path, opts)
+                if item is None:
+                    stats.other_files += 1
+                elif item is not _GONE:
+                    yield item
         stack.extend(reversed(subdirs))
+
+
+_GONE = Problem(Path(), "", is_file=True)  # a file deleted while we scanned: nothing to report
+
+
+def _file_entry(e: os.DirEntry, path: Path, opts: WalkOptions) -> FileEntry | Problem | None:
+    """The entry for an image file (by extension, or by signature when it has none); None: not an image."""
+    ext = os.path.splitext(e.name)[1]
+    if ext and ext.lower() not in EXTENSIONS:
+        return None
+    try:
+        s = _stat(path)
+    except FileNotFoundError:
+        return Problem(path, "broken symlink", is_file=True) if e.is_symlink() else _GONE
+    except OSError as err:
+        return Problem(path, f"cannot stat: {err.strerror or err}", is_file=True)
+    if not stat.S_ISREG(s.st_mode):
+        return None
+    cloud = is_dataless(s) and not opts.download_icloud
+    if not ext and (cloud or not _has_image_signature(path)):
+        return None
+    return FileEntry(path, s.st_size, s.st_mtime_ns, in_cloud=cloud)
+
+
+def _has_image_signature(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return looks_like_image(f.read(16))
+    except OSError:
+        return False
 
 
 def partial_hash(path: Path, size: int) -> str:
@@ -143,16 +202,30 @@ def partial_hash(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def scan_root(store: Store, plan: RootPlan) -> Iterator[RootScan | int]:
-    """Walk one planned folder, yielding the running file count now and then, and finally its `RootScan`."""
+def scan_root(store: Store, plan: RootPlan, options: WalkOptions | None = None) -> Iterator[RootScan | int]:
+    """Walk one planned folder, yielding the running file count now and then, and finally its `RootScan`.
+
+    A Photos library is walked in its originals only (read-only, as every photo is).
+    """
     scan = RootScan(plan.root, plan.root_id, plan.scope if plan.folded else None)
+    target = plan.scope
+    if is_photos_library(plan.scope) and os.path.isdir(plan.scope):
+        target = photos_library_originals(plan.scope)
+        scan.stats.notes.append(
+            f"{plan.scope}: a Photos library; indexing its originals only, read-only"
+            if target
+            else f"{plan.scope}: a Photos library without originals/ or Masters/ (nothing stored on this Mac?)"
+        )
     try:
-        for n, item in enumerate(walk(plan.scope), 1):
-            (scan.files if isinstance(item, FileEntry) else scan.problems).append(item)
-            if n % 256 == 0:
-                yield n
-    except OSError:
+        if target is not None:
+            for n, item in enumerate(walk(target, options, scan.stats), 1):
+                (scan.files if isinstance(item, FileEntry) else scan.problems).append(item)
+                if n % 256 == 0:
+                    yield n
+    except OSError as e:
         scan.online = False
+        if isinstance(e, PermissionError):
+            scan.stats.notes.append(access_hint(target, e))
     known = sum(r[5] != "missing" for r in _known_rows(store, scan))
     if scan.online and not scan.files and known:
         scan.online = False  # an unmounted mount point looks like an empty folder
@@ -216,11 +289,15 @@ def _apply_one(store: Store, c: Changes, root_id: int, f: FileEntry, row, movabl
     ex = store.conn.execute
     if row is not None:
         image_id, size, mtime_ns, old_hash, status, width = row
-        if size == f.size and mtime_ns == f.mtime_ns:
+        if size == f.size and mtime_ns == f.mtime_ns and (f.in_cloud or status != "cloud"):
             if status == "missing":  # came back where it was
                 _restore(store, image_id, width)
             c.unchanged += 1
             return
+    if f.in_cloud:  # hashing would download it: recorded, read once it is on this disk (or opted in)
+        store.mark_in_cloud(root_id, f.path, f.size, f.mtime_ns, IN_CLOUD)
+        c.in_cloud += 1
+        return
     try:
         h = partial_hash(f.path, f.size)
     except FileNotFoundError:

@@ -15,11 +15,10 @@ from typing import Literal
 
 import numpy as np
 
+from app.core.decode import EXTENSIONS
 from app.core.errors import UsageError
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
-)
+IMAGE_EXTENSIONS = EXTENSIONS  # every format the decoder reads, RAW and HEIC included
 
 # A leading number followed by ':' is a weight ("2:cat", "-0.5:dog", ".5:sky").
 _WEIGHTED = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*:(.*)$", re.DOTALL)

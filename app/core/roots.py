@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.layouts import skipped_name
 from app.core.store import Store, path_to_text
 
 
@@ -37,9 +38,18 @@ def contains(outer: str | Path, inner: str | Path) -> bool:
 
 
 def owner_of(path: str | Path, roots: list[tuple[int, Path, str]]) -> tuple[int, Path] | None:
-    """The widest registered root containing `path`, or None."""
-    covering = [(i, p) for i, p, _ in roots if contains(p, path)]
+    """The widest registered root containing `path` whose walk reaches it, or None.
+
+    A root inside a package or a dot folder of another (a Photos library in ~/Pictures) keeps its own
+    files: the wider root's walk never enters there, so it must not own (and later mark missing) them.
+    """
+    covering = [(i, p) for i, p, _ in roots if contains(p, path) and not _walk_skips(p, path)]
     return min(covering, key=lambda r: len(path_to_text(r[1])), default=None)
+
+
+def _walk_skips(outer: Path, inner: str | Path) -> bool:
+    rel = Path(inner).relative_to(outer).parts if Path(inner) != outer else ()
+    return any(skipped_name(part) for part in rel)
 
 
 def add_root(store: Store, folder: str | Path, now: float) -> RootPlan:

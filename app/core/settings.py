@@ -19,6 +19,7 @@ class Settings:
     appearance: str = "system"  # system | light | dark
     grid_cell: int = 168  # the grid's cell size in logical pixels (zoom), remembered between runs
     grid_fit: bool = False  # False: thumbnails fill square cells (centre crop); True: whole photos
+    download_icloud: bool = False  # read (and so download) iCloud files that are not on this Mac
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

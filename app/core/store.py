@@ -554,3 +554,12 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
             f"SELECT path, id, size, mtime_ns, content_hash, status, width FROM images WHERE root_id = ? AND {clause}",
             (root_id, *args),
         ).fetchall()
+
+    def mark_in_cloud(self, root_id: int, path: str | Path, size: int, mtime_ns: int, reason: str) -> None:
+        """Record an iCloud file that is not on this disk (status 'cloud'); its old vectors stay unsearched."""
+        self.conn.execute(
+            """INSERT INTO images (root_id, path, size, mtime_ns, status, error) VALUES (?, ?, ?, ?, 'cloud', ?)
+               ON CONFLICT(path) DO UPDATE SET status = 'cloud', error = excluded.error, size = excluded.size,
+               mtime_ns = excluded.mtime_ns""",
+            (root_id, path_to_text(path), size, mtime_ns, reason),
+        )

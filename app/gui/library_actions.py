@@ -18,6 +18,11 @@ def tag_settings() -> TagSettings:
     return TagSettings(s.min_score, s.min_margin)
 
 
+def _icloud() -> bool:
+    """Read iCloud files that are not on this Mac (off unless set: reading one downloads it)."""
+    return Settings.load().download_icloud
+
+
 class LibraryActions:
     def choose_folder(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -37,7 +42,8 @@ class LibraryActions:
         def then(added: list[str]) -> None:
             self.refresh_sidebar()
             if not self.jobs.start(
-                lambda stop: self.lib.index_job([Path(f) for f in added], stop), JobKind.INDEX
+                lambda stop: self.lib.index_job([Path(f) for f in added], stop, download_icloud=_icloud()),
+                JobKind.INDEX,
             ):
                 self._pending_index = True
 
@@ -50,7 +56,9 @@ class LibraryActions:
             self.refresh_sidebar()
 
     def reindex_all(self) -> None:
-        self.jobs.start(lambda stop: self.lib.index_job(None, should_stop=stop), JobKind.INDEX)
+        self.jobs.start(
+            lambda stop: self.lib.index_job(None, should_stop=stop, download_icloud=_icloud()), JobKind.INDEX
+        )
 
     def tag_all(self) -> None:
         settings = tag_settings()
