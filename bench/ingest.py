@@ -7,11 +7,15 @@ random CLIP (HF folder for torch, converted MLX folder for mlx). For each backen
 median images/s of: the model alone on ready pixel batches; `app.core.indexer.index` from a fresh
 database (scan, hash, threaded draft decode, preprocess, embed, store); and a naive loop doing a full
 decode + resize + embed one image at a time. Targets: end-to-end >= 0.9x model-only and >= 1.5x naive.
+Decoding runs in worker processes (app.core.decode_pool); the bench also prints per-format decode
+times (a real photo upscaled to 6 Mpx, in every format we read) and the isolation overhead: the same
+JPEGs decoded by the process pool vs by threads in this process, plus the pool's start-up time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -96,6 +100,67 @@ def naive(emb: Embedder, paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - t)
 
 
+def format_files(cache: Path) -> dict[str, Path]:
+    """coffee (scikit-image) at 3000x2000 in every format we read, cached: format -> path."""
+    from tests.builders.real_photos import real_photos, write_formats
+
+    folder = cache / "formats"
+    done = folder / "done"
+    exts = {
+        ".jpg": "JPEG",
+        ".png": "PNG",
+        ".webp": "WebP",
+        ".heic": "HEIC",
+        ".avif": "AVIF",
+        ".jp2": "JPEG 2000",
+    }
+    exts |= {".tif": "TIFF", ".jxl": "JPEG XL", ".dng": "DNG (demosaic)", ".mpo": "MPO"}
+    if not done.exists():
+        big = real_photos()["coffee"].resize((3000, 2000), 3)
+        write_formats(folder, big, "coffee")
+        big.save(folder / "coffee.jpg", quality=90)
+        big.save(folder / "coffee.png")
+        done.touch()
+    return {name: folder / f"coffee{ext}" for ext, name in exts.items() if (folder / f"coffee{ext}").exists()}
+
+
+def decode_times(files: dict[str, Path], min_side: int, repeats: int) -> dict[str, float]:
+    """Median seconds of one in-process open_image (draft/reduce to min_side) per format."""
+    from app.core.decode import open_image
+
+    out = {}
+    for name, p in files.items():
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            open_image(p, min_side=min_side)
+            ts.append(time.perf_counter() - t)
+        out[name] = statistics.median(ts)
+    return out
+
+
+def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[float, float, float]:
+    """(threads img/s, process pool img/s, pool start-up s): the same decode + preprocess, no model."""
+    from app.core.decode import decode_ahead, open_image
+    from app.core.indexer import decode_pool_for, model_input_side
+
+    side = 2 * model_input_side(emb)
+    t = time.perf_counter()
+    for _, fut in decode_ahead(
+        paths, lambda p: emb.preprocess(open_image(p, min_side=side).image), workers, 64
+    ):
+        fut.result()
+    threads = len(paths) / (time.perf_counter() - t)
+    t0 = time.perf_counter()
+    with decode_pool_for(emb, workers) as pool:
+        list(pool.run([Path(p) for p in paths[:1]], 1))  # start-up: spawn, imports, first image
+        t1 = time.perf_counter()
+        for _, out in pool.run([Path(p) for p in paths], 64):
+            assert not hasattr(out, "reason"), out
+        t2 = time.perf_counter()
+    return threads, len(paths) / (t2 - t1), t1 - t0
+
+
 def _probe():
     from PIL import Image
 
@@ -114,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fovea-bench-ingest")
     args = ap.parse_args(argv)
     n, repeats = (40, 1) if args.quick else (args.n, args.repeats)
+    print(f"load average at start: {os.getloadavg()} on {os.cpu_count()} CPUs (the machine may be shared)")
 
     t = time.perf_counter()
     paths = make_photos(args.cache / "photos", n)
@@ -141,6 +207,19 @@ def main(argv: list[str] | None = None) -> int:
     print("\nbackend  e2e/model (>=0.9)  e2e/naive (>=1.5)")
     for backend, m, e, nv in rows:
         print(f"{backend:8s} {e / m:17.2f}  {e / nv:17.2f}")
+
+    workers = args.workers or min(4, os.cpu_count() or 1)
+    emb = open_embedder(mlx_dir, "mlx")
+    th, pl, start = isolation_overhead(emb, paths[: min(n, 80)], workers)
+    print(
+        f"\nisolation ({workers} workers, decode+preprocess only, no model): threads {th:.1f} img/s | "
+        f"worker processes {pl:.1f} img/s | processes/threads {pl / th:.2f} | pool start + 1 image {start:.2f} s"
+    )
+    side = 2 * emb.preprocess(_probe()).shape[0]
+    print(f"\ndecode time per file, in-process, 3000x2000 'coffee' (scikit-image), reduced to >= {side} px:")
+    for name, sec in decode_times(format_files(args.cache), side, max(3, repeats)).items():
+        print(f"  {name:16s} {sec * 1000:7.1f} ms")
+    print(f"\nload average at end: {os.getloadavg()}")
     return 0
 
 

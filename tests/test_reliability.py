@@ -14,7 +14,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core import indexer
 from app.core.indexer import index
 from app.core.store import Store, path_to_text
 from app.core.vectors import dequantize_int8, quantize_int8
@@ -69,20 +68,15 @@ def test_hostile_corpus_is_indexed_or_recorded_and_never_touched(tmp_path):
     assert again.embedded == 0 and emb.embedded == n_ok and tree_digest(root) == before
 
 
-def test_file_vanishing_between_scan_and_decode_is_marked_missing(tmp_path, monkeypatch):
+def test_file_vanishing_between_scan_and_decode_is_marked_missing(tmp_path):
+    from app.core.decode_pool import DecodeJob, DecodePool
+
     root = tmp_path / "lib"
     make_library(root, 6)
-    victim = root / "img_0002.jpg"
-    real = indexer.open_image
-
-    def open_after_delete(path, **kw):
-        if path == victim and victim.exists():
-            victim.unlink()
-        return real(path, **kw)
-
-    monkeypatch.setattr(indexer, "open_image", open_after_delete)
+    victim = (root / "img_0002.jpg").rename(root / "vanish.jpg")  # the test decoder deletes it first
     store = Store(":memory:")
-    summary = last(index(store, FakeEmbedder(), [root], batch_size=2))
+    with DecodePool(DecodeJob(min_side=64, decoder="tests.builders.bad_decoders:decode"), workers=2) as pool:
+        summary = last(index(store, FakeEmbedder(), [root], batch_size=2, pool=pool))
     assert summary.embedded == 5 and summary.missing == 1 and summary.errors == 0
     status = store.conn.execute("SELECT status FROM images WHERE path = ?", (str(victim),)).fetchone()[0]
     assert status == "missing"

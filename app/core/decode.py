@@ -115,7 +115,9 @@ def open_image(path: Path, min_side: int | None = None) -> Decoded:
                 try:  # a scan or export Pillow cannot read
                     im = open_tiff_first_page(path, MAX_PIXELS)
                 except Exception as e:  # noqa: BLE001 - tifffile raises its own error types
-                    raise DecodeError(path, f"TIFF we cannot read ({type(e).__name__}: {e})") from e
+                    raise DecodeError(
+                        path, f"damaged TIFF, or a kind we cannot read ({type(e).__name__}: {e})"
+                    ) from e
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise DecodeError(path, f"{w}x{h} exceeds the {MAX_PIXELS // 1_000_000} Mpx limit")
@@ -136,6 +138,10 @@ def open_image(path: Path, min_side: int | None = None) -> Decoded:
         raise DecodeError(path, "permission denied") from e
     except MemoryError as e:
         raise DecodeError(path, "out of memory while decoding") from e
+    except (
+        OSError
+    ) as e:  # Pillow's decoders: "decoder error -2", "image file is truncated", "broken data stream"
+        raise DecodeError(path, f"damaged image data ({e})") from e
     except Exception as e:  # noqa: BLE001 - hostile files raise anything (ValueError, SyntaxError, struct.error ...)
         raise DecodeError(path, f"{type(e).__name__}: {e}") from e
     if orientation in (5, 6, 7, 8):  # these orientations rotate by 90 degrees

@@ -7,16 +7,19 @@ worker. Every batch is one transaction, so a crash or kill loses at most the ope
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from app.core import text_index
 from app.core.backends import Embedder
-from app.core.decode import DecodeError, decode_ahead, open_image
+from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
 from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
 from app.core.paths import user_data_dir
 from app.core.roots import add_root, plan_scans
@@ -71,6 +74,40 @@ class _Decoded:
     height: int
     taken_at: str | None
     camera: str | None
+    notes: str | None = None
+
+
+# Far above any sane decode (a 100 Mpx TIFF, a RAW demosaic on a slow Mac take seconds), yet a hang ends.
+DECODE_TIMEOUT_S = 60.0
+
+
+def decode_job(embedder: Embedder) -> DecodeJob:
+    """Decode for `embedder`: at least twice its input side (JPEG draft, reduce), its processor if it travels."""
+    return DecodeJob(min_side=2 * model_input_side(embedder), preprocess=_shippable_preprocess(embedder))
+
+
+def decode_pool_for(embedder: Embedder, workers: int, timeout_s: float = DECODE_TIMEOUT_S) -> DecodePool:
+    """A private pool of worker processes that decode for `embedder` (close it after use)."""
+    return DecodePool(decode_job(embedder), workers, timeout_s)
+
+
+def _shippable_preprocess(embedder: Embedder) -> Callable | None:
+    """The MLX bundle's settings-only image processor, which pickles in a few hundred bytes: workers then
+    return the model input itself. Other embedders preprocess in the parent (see `_finisher`)."""
+    proc = getattr(getattr(embedder, "bundle", None), "preprocess", None)
+    if proc is None:
+        return None
+    try:
+        return proc if len(pickle.dumps(proc)) < 65536 else None
+    except Exception:  # noqa: BLE001 - anything unpicklable simply stays in the parent
+        return None
+
+
+def _finisher(embedder: Embedder) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Parent-side preprocessing of worker-returned uint8 RGB, for embedders whose processor stays here."""
+    if _shippable_preprocess(embedder) is not None:
+        return None
+    return lambda rgb: embedder.preprocess(Image.fromarray(rgb, "RGB"))
 
 
 def model_input_side(embedder: Embedder) -> int:
@@ -87,11 +124,14 @@ def index(
     workers: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     download_icloud: bool = False,
+    decode_timeout_s: float = DECODE_TIMEOUT_S,
+    pool: DecodePool | None = None,
 ) -> Iterator[Progress]:
     """Add `roots` to the library and bring it up to date for `embedder.model_id`.
 
     Yields Progress during the scan and after every committed batch, then one 'done' item carrying
     the IndexSummary (also the generator's return value). should_stop() is checked between batches.
+    Files are decoded in worker processes (app.core.decode_pool): a `pool` may be passed in to reuse one.
     """
     t0 = time.monotonic()
     summary = IndexSummary()
@@ -132,39 +172,55 @@ def index(
     summary.skipped = _count_embedded(store, embedder.model_id, [s.root_id for s in scans if s.online])
     yield progress("embed", 0, len(todo), None)
 
-    side = model_input_side(embedder)
-
-    def decode(item: _Item) -> _Decoded:
-        d = open_image(item.path, min_side=2 * side)  # draft: at least twice the input side, for quality
-        return _Decoded(embedder.preprocess(d.image), d.width, d.height, d.taken_at, d.camera)
-
-    batch: list[tuple[_Item, _Decoded]] = []
-    failed: list[tuple[_Item, str | None]] = []  # reason None: the file vanished
     done = 0
-    # Depth: enough decoded inputs queued to fill the next batch while this one embeds.
-    for item, fut in decode_ahead(todo, decode, workers, depth=batch_size + 2 * workers):
-        err = fut.exception()
-        if err is None:
-            batch.append((item, fut.result()))
-        elif isinstance(err, FileNotFoundError):
-            failed.append((item, None))
-        elif isinstance(err, DecodeError):
-            failed.append((item, err.reason))
-        else:
-            failed.append((item, f"{type(err).__name__}: {err}"))
-        if len(batch) + len(failed) >= batch_size:
-            done += _flush(store, embedder, batch, failed, summary)
-            yield progress("embed", done, len(todo), item.path)
-            if should_stop is not None and should_stop():
-                summary.stopped = True
-                break
-    if not summary.stopped and (batch or failed):
-        done += _flush(store, embedder, batch, failed, summary)
-        yield progress("embed", done, len(todo), None)
+    if todo:
+        with nullcontext(pool) if pool else pool_for(decode_job(embedder), workers, decode_timeout_s) as p:
+            for done in _embed(store, embedder, todo, p, batch_size, batch_size + 2 * workers, summary):
+                yield progress("embed", done, len(todo), None)
+                if should_stop is not None and should_stop() and done < len(todo):
+                    summary.stopped = True
+                    break
     final = progress("done", done, len(todo), None)
     final.summary = summary
     yield final
     return summary
+
+
+def _embed(
+    store: Store,
+    embedder: Embedder,
+    todo: list[_Item],
+    pool: DecodePool,
+    batch_size: int,
+    depth: int,
+    summary,
+) -> Iterator[int]:
+    """Decode in the pool and embed batch by batch; yields the number of files handled after each commit."""
+    batch: list[tuple[_Item, _Decoded]] = []
+    failed: list[tuple[_Item, str | None, str | None]] = []  # (item, reason, notes); reason None: vanished
+    done = 0
+    # Depth: enough decoded inputs queued to fill the next batch while this one embeds.
+    for k, out in pool.run([it.path for it in todo], depth, _finisher(embedder)):
+        if isinstance(out, Failed):
+            failed.append((todo[k], with_first_note(out.reason, out.notes), out.notes))
+        else:
+            batch.append(
+                (todo[k], _Decoded(out.pixels, out.width, out.height, out.taken_at, out.camera, out.notes))
+            )
+        if len(batch) + len(failed) >= batch_size:
+            done += _flush(store, embedder, batch, failed, summary)
+            yield done
+    if batch or failed:
+        done += _flush(store, embedder, batch, failed, summary)
+        yield done
+
+
+def with_first_note(reason: str | None, notes: str | None) -> str | None:
+    """The reason, plus what the decoder said first (e.g. libtiff's "Read error on strip 0"), for context."""
+    if reason is None or not notes:
+        return reason
+    first = notes.splitlines()[0]
+    return f"{reason}; the decoder said: {first[:200]}"
 
 
 def _todo(store: Store, model_id: str, root_ids: list[int]) -> list[_Item]:
@@ -201,19 +257,19 @@ def _flush(store: Store, embedder: Embedder, batch, failed, summary: IndexSummar
             store.put_embeddings(embedder.model_id, [it.image_id for it, _ in batch], vectors)
             conn.executemany(
                 """UPDATE images SET status = 'ok', error = NULL, width = ?, height = ?, taken_at = ?, camera = ?,
-                   indexed_at = ? WHERE id = ?""",
-                [(d.width, d.height, d.taken_at, d.camera, now, it.image_id) for it, d in batch],
+                   indexed_at = ?, decode_notes = ? WHERE id = ?""",
+                [(d.width, d.height, d.taken_at, d.camera, now, d.notes, it.image_id) for it, d in batch],
             )
             for it, _ in batch:
                 store.clear_error(it.path)
-        for it, reason in failed:
+        for it, reason, notes in failed:
             if reason is None:
                 conn.execute("UPDATE images SET status = 'missing' WHERE id = ?", (it.image_id,))
                 summary.missing += 1
             else:
                 conn.execute(
-                    "UPDATE images SET status = 'error', error = ?, indexed_at = ? WHERE id = ?",
-                    (reason, now, it.image_id),
+                    "UPDATE images SET status = 'error', error = ?, indexed_at = ?, decode_notes = ? WHERE id = ?",
+                    (reason, now, notes, it.image_id),
                 )
                 store.record_error(it.path, reason, now)
                 summary.errors += 1

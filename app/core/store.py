@@ -91,6 +91,9 @@ MIGRATIONS: list[list[Step]] = [
                min_score REAL NOT NULL, min_margin REAL NOT NULL, n_examples INTEGER, updated_at REAL,
                PRIMARY KEY (model_id, label))""",
     ],
+    [  # 6: what a decoder said about a file (warnings, libtiff/libheif/LibRaw messages), kept off the terminal
+        "ALTER TABLE images ADD COLUMN decode_notes TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,346 @@
+"""Decoding in worker processes: a decoder that crashes or hangs costs one file, never the run.
+
+Native decoders (libjpeg, libtiff, libheif, LibRaw, ...) can segfault, abort or spin on hostile
+files; in a thread that takes the whole app down. Here each worker process gets a few paths at a
+time and sends back one small, model-size array per file (the model's preprocessed input when the
+embedder's image processor can travel, else the draft-reduced RGB). A worker that dies costs the
+file it was on ("decoder crashed"), one past the per-file limit is killed ("decoder timed out after
+N s"); its other files go to a fresh worker. Python warnings and whatever native code writes to the
+worker's stderr are captured per file into `notes`, never printed on the terminal.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import multiprocessing as mp
+import os
+import pickle
+import tempfile
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.errors import FoveaError
+
+NOTES_MAX = 2000  # characters of captured messages kept per file
+MAX_SILENT_DEATHS = 3  # fresh workers dying before any answer: the pool itself is broken, not a file
+STARTUP_S = 120.0  # a fresh worker's imports on a loaded machine are not a file's fault
+CHUNK = 4  # paths sent to a worker at once: fewer round trips, yet a crash requeues at most 3 others
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """What every worker does with a path; sent once, when the worker starts."""
+
+    min_side: int  # decode reduced, but never below this (JPEG draft, box reduce)
+    preprocess: Callable[[Any], np.ndarray] | None = None  # picklable settings-only processor, or None
+    decoder: str = "app.core.decode:open_image"  # module:function; tests inject misbehaving ones
+
+
+@dataclass(frozen=True)
+class Decoded:
+    pixels: np.ndarray  # preprocess(image), or the upright RGB image as uint8 (H, W, 3)
+    width: int
+    height: int
+    taken_at: str | None
+    camera: str | None
+    notes: str | None = None  # captured warnings and decoder messages
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str | None  # None: the file vanished
+    notes: str | None = None
+
+
+Outcome = Decoded | Failed
+
+
+class DecodeWorkersError(FoveaError):
+    """The worker processes cannot run at all (a broken install), as opposed to one bad file."""
+
+
+def _load(spec: str) -> Callable[..., Any]:
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _worker(conn: Connection, job: DecodeJob) -> None:
+    """Worker process: stderr to a private file; per path: decode, capture messages, send the outcome."""
+    from app.core.decode import DecodeError
+
+    log = tempfile.TemporaryFile()
+    os.dup2(log.fileno(), 2)  # native libraries write to fd 2: keep it off the user's terminal
+    decode = _load(job.decoder)
+    conn.send(("ready", None))  # imports done: from here on, a death is the file's fault
+    while True:
+        try:
+            paths = conn.recv()
+        except EOFError:
+            return
+        if paths is None:
+            return
+        for idx, path in paths:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    d = decode(Path(path), min_side=job.min_side)
+                    pixels = job.preprocess(d.image) if job.preprocess else np.asarray(d.image, np.uint8)
+                    out: Outcome = Decoded(pixels, d.width, d.height, d.taken_at, d.camera)
+                except FileNotFoundError:
+                    out = Failed(None)
+                except DecodeError as e:
+                    out = Failed(e.reason)
+                except Exception as e:  # noqa: BLE001 - a decoder bug is this file's problem, not the run's
+                    out = Failed(f"{type(e).__name__}: {e}")
+            notes = _notes(caught, log)
+            conn.send((idx, replace(out, notes=notes) if notes else out))
+
+
+def _notes(caught: list[warnings.WarningMessage], log: Any) -> str | None:
+    """This file's warnings and stderr output, deduplicated, one line each; the stderr file is emptied."""
+    os.lseek(2, 0, os.SEEK_SET)
+    raw = os.read(2, 1 << 16) if os.fstat(2).st_size else b""
+    os.ftruncate(2, 0)
+    os.lseek(2, 0, os.SEEK_SET)
+    lines = [f"{w.category.__name__}: {w.message}" for w in caught]
+    lines += raw.decode("utf-8", "replace").splitlines()
+    seen = list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+    return "\n".join(seen)[:NOTES_MAX] or None
+
+
+@dataclass
+class _Slot:
+    """One worker process and the indices it holds, in the order it works on them."""
+
+    proc: Any
+    conn: Connection
+    held: deque[int] = field(default_factory=deque)
+    deadline: float = 0.0  # when the file it is on now runs out of time
+    answered: bool = False  # said it is ready (a worker that never does could not start at all)
+
+
+class DecodePool:
+    """`workers` decode processes; `run(paths)` yields (index, Outcome) in order, `depth` at most ahead."""
+
+    def __init__(self, job: DecodeJob, workers: int, timeout_s: float = 60.0) -> None:
+        self.job, self.timeout_s = job, timeout_s
+        self._ctx = mp.get_context(
+            "spawn"
+        )  # fork is unsafe beside threads and Metal; macOS defaults to spawn
+        self._slots = [self._start() for _ in range(max(1, workers))]
+        self.restarts = 0
+        self._silent_deaths = 0  # fresh workers in a row that died before answering once
+        self._busy = threading.Lock()  # held by `pool_for` while a run uses this pool
+
+    def _start(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker, args=(child, self.job), daemon=True, name="fovea-decode")
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def close(self) -> None:
+        """Stop the workers: idle ones hold nothing, so a short wait and then kill."""
+        for s in self._slots:
+            try:
+                s.conn.send(None)
+            except OSError:
+                pass
+        for s in self._slots:
+            s.proc.join(timeout=0.5)
+            if s.proc.is_alive():
+                s.proc.kill()
+                s.proc.join()
+            s.conn.close()
+        self._slots = []
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(
+        self, paths: Sequence[Path], depth: int, finish: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> Iterator[tuple[int, Outcome]]:
+        """Decode `paths`; a reader thread keeps the pipes drained so workers never wait on the consumer.
+
+        `finish` (the parent-side preprocess, when the job has none) also runs on that thread, beside the model.
+        """
+        state = _RunState(len(paths), depth, finish)
+        pump = threading.Thread(target=self._pump, args=(paths, state), name="fovea-decode-pump", daemon=True)
+        pump.start()
+        try:
+            for i in range(len(paths)):
+                with state.cond:
+                    while i not in state.results and state.error is None:
+                        state.cond.wait()
+                    if state.error is not None:
+                        raise state.error
+                    out = state.results.pop(i)
+                    state.taken = i + 1
+                    state.cond.notify_all()
+                yield i, out
+        finally:
+            with state.cond:
+                state.stop = True
+                state.cond.notify_all()
+            pump.join()
+            for slot in self._slots:  # stopped early: late answers must not reach the next run
+                if slot.held:
+                    self._respawn(slot)
+
+    def _pump(self, paths: Sequence[Path], st: _RunState) -> None:
+        try:
+            self._pump_loop(paths, st)
+        except BaseException as e:  # noqa: BLE001 - surfaced to the consumer
+            with st.cond:
+                st.error = e
+                st.cond.notify_all()
+
+    def _pump_loop(self, paths: Sequence[Path], st: _RunState) -> None:
+        retry: deque[int] = deque()
+        nxt = 0
+        while True:
+            with st.cond:
+                if st.stop or st.done == len(paths):
+                    break
+                ahead = st.taken + st.depth
+            for slot in self._slots:  # hand work to idle workers, within the depth bound
+                if slot.held:
+                    continue
+                if (
+                    not slot.proc.is_alive()
+                ):  # died between files (killed from outside): replace, blame no file
+                    self._respawn(slot)
+                batch = [retry.popleft() for _ in range(min(len(retry), CHUNK))]
+                while len(batch) < CHUNK and nxt < len(paths) and nxt < ahead:
+                    batch.append(nxt)
+                    nxt += 1
+                if batch:
+                    slot.held.extend(batch)
+                    wait_s = self.timeout_s if slot.answered else max(self.timeout_s, STARTUP_S)
+                    slot.deadline = time.monotonic() + wait_s
+                    slot.conn.send([(i, str(paths[i])) for i in batch])
+            busy = [s for s in self._slots if s.held]
+            if not busy:
+                with st.cond:  # everything handed out is consumed up to the bound: wait for the consumer
+                    if not st.stop:
+                        st.cond.wait(0.05)
+                continue
+            now = time.monotonic()
+            timeout = max(0.0, min(s.deadline for s in busy) - now)
+            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=min(timeout, 0.5))
+            for slot in busy:
+                alive = self._drain(slot, st)
+                if not slot.held:
+                    continue
+                if not alive or slot.proc.sentinel in ready:
+                    slot.proc.join(timeout=5)  # EOF on its pipe: it is dying or dead
+                if slot.proc.exitcode is not None:
+                    code = slot.proc.exitcode
+                    how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                    self._replace(slot, st, retry, f"decoder crashed ({how})")
+                elif time.monotonic() > slot.deadline:
+                    self._replace(slot, st, retry, f"decoder timed out after {self.timeout_s:g} s")
+
+    def _drain(self, slot: _Slot, st: _RunState) -> bool:
+        """Take every outcome the worker has sent; False when its pipe is closed (the worker is gone)."""
+        while slot.conn.poll():
+            try:
+                idx, out = slot.conn.recv()
+            except (EOFError, OSError):
+                return False
+            if idx == "ready":
+                slot.answered = True
+                self._silent_deaths = 0
+                slot.deadline = time.monotonic() + self.timeout_s  # its first file starts now
+                continue
+            slot.held.remove(idx)
+            slot.deadline = time.monotonic() + self.timeout_s  # the next file starts now
+            st.put(idx, out)
+        return True
+
+    def _replace(self, slot: _Slot, st: _RunState, retry: deque[int], reason: str) -> None:
+        """The file the worker was on fails with `reason`; the rest of its chunk goes to a fresh worker."""
+        if not slot.answered:  # it died importing, before any file: no file is to blame
+            self._silent_deaths += 1
+            if self._silent_deaths >= MAX_SILENT_DEATHS:
+                raise DecodeWorkersError(
+                    f"decode workers keep exiting before their first file ({reason}); is this install complete?"
+                )
+            retry.extendleft(reversed(slot.held))
+            self._respawn(slot)
+            return
+        culprit = slot.held.popleft()
+        retry.extend(slot.held)
+        self._respawn(slot)
+        st.put(culprit, Failed(reason))
+
+    def _respawn(self, slot: _Slot) -> None:
+        if slot.proc.is_alive():
+            slot.proc.kill()
+        slot.proc.join()
+        slot.conn.close()
+        self.restarts += 1
+        fresh = self._start()
+        slot.proc, slot.conn, slot.held, slot.answered = fresh.proc, fresh.conn, deque(), False
+
+
+_SHARED: dict[tuple[bytes, int, float], DecodePool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+@contextmanager
+def pool_for(job: DecodeJob, workers: int, timeout_s: float) -> Iterator[DecodePool]:
+    """A started pool for `job`, kept for the next run (workers start once per process, not per index
+    run: the GUI's and --watch's re-index runs and the test suite start no new processes); a run that
+    finds it busy gets a private pool."""
+    key = (pickle.dumps(job), workers, timeout_s)  # processors hold dicts: compare by value, not hash
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = _SHARED[key] = DecodePool(job, workers, timeout_s)
+            atexit.register(pool.close)
+    if pool._busy.acquire(blocking=False):
+        try:
+            yield pool
+        finally:
+            pool._busy.release()
+    else:
+        with DecodePool(job, workers, timeout_s) as private:
+            yield private
+
+
+class _RunState:
+    def __init__(self, n: int, depth: int, finish: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        self.finish = finish
+        self.cond = threading.Condition()
+        self.results: dict[int, Outcome] = {}
+        self.taken = 0  # the consumer has taken every index below this
+        self.done = 0
+        self.depth = max(1, depth)
+        self.stop = False
+        self.error: BaseException | None = None
+
+    def put(self, idx: int, out: Outcome) -> None:
+        if self.finish is not None and isinstance(out, Decoded):
+            try:
+                out = replace(out, pixels=self.finish(out.pixels))
+            except Exception as e:  # noqa: BLE001 - one image the model's preprocessing refuses
+                out = Failed(f"preprocessing failed: {type(e).__name__}: {e}", out.notes)
+        with self.cond:
+            self.results[idx] = out
+            self.done += 1
+            self.cond.notify_all()

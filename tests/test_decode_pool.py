@@ -1,0 +1,89 @@
+"""Decoders isolated in worker processes: crashes and hangs cost one file, messages stay off the terminal."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.decode_pool import Decoded, DecodeJob, DecodePool, DecodeWorkersError, Failed
+from app.core.indexer import index
+from app.core.store import Store
+from tests.builders.fake_embedder import FakeEmbedder
+from tests.builders.images import photo, save_jpeg
+
+BAD = "tests.builders.bad_decoders:decode"
+
+
+def files(folder: Path, names: list[str]) -> list[Path]:
+    return [save_jpeg(folder / n, photo(64, 48, k)) for k, n in enumerate(names)]
+
+
+def test_a_crash_an_abort_and_a_hang_cost_one_file_each_and_the_run_goes_on(tmp_path, capfd):
+    names = ["a.jpg", "segfault.jpg", "b.jpg", "abort.jpg", "c.jpg", "hang.jpg", "d.jpg", "e.jpg"]
+    paths = files(tmp_path, names)
+    with DecodePool(DecodeJob(min_side=32, decoder=BAD), workers=2, timeout_s=3) as pool:
+        got = list(pool.run(paths, depth=4))
+        assert pool.restarts == 3
+    assert [i for i, _ in got] == list(range(len(names)))  # in order, each once
+    outcome = {names[i]: o for i, o in got}
+    assert outcome["segfault.jpg"] == Failed(f"decoder crashed (signal {int(signal.SIGSEGV)})")
+    assert outcome["abort.jpg"] == Failed(f"decoder crashed (signal {int(signal.SIGABRT)})")
+    assert outcome["hang.jpg"] == Failed("decoder timed out after 3 s")
+    for n in ("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"):
+        assert isinstance(outcome[n], Decoded) and outcome[n].pixels.shape == (48, 64, 3)
+    out = capfd.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_warnings_and_native_stderr_are_captured_per_file(tmp_path, capfd):
+    paths = files(tmp_path, ["quiet.jpg", "noisy.jpg", "quiet2.jpg"])
+    with DecodePool(DecodeJob(min_side=32, decoder=BAD), workers=1) as pool:
+        got = dict(pool.run(paths, depth=2))
+    assert got[0].notes is None and got[2].notes is None
+    assert got[1].notes.splitlines() == [
+        "UserWarning: Corrupt EXIF data.  Expecting to read 12 bytes but only got 4.",
+        "TIFFFillStrip: Read error on strip 0; got 0 bytes, expected 4096.",
+    ]
+    assert capfd.readouterr().err == ""
+
+
+def test_workers_return_the_preprocessed_model_input_when_the_processor_travels(tmp_path):
+    from mlx_models.clip.image_processor import ImageProcessor
+
+    from app.core.decode import open_image
+
+    proc = ImageProcessor.from_dict({"size": 32, "crop_size": 32})
+    paths = files(tmp_path, ["x.jpg"])
+    with DecodePool(DecodeJob(min_side=64, preprocess=proc), workers=1) as pool:
+        ((_, out),) = pool.run(paths, depth=1)
+    assert out.pixels.dtype == np.float32 and out.pixels.shape == (32, 32, 3)
+    np.testing.assert_array_equal(out.pixels, proc(open_image(paths[0], min_side=64).image))
+
+
+def test_a_pool_whose_workers_cannot_start_fails_loudly_not_file_by_file(tmp_path):
+    paths = files(tmp_path, ["x.jpg", "y.jpg"])
+    with DecodePool(DecodeJob(min_side=32, decoder="no_such_module:decode"), workers=1) as pool:
+        with pytest.raises(DecodeWorkersError, match="before their first file"):
+            list(pool.run(paths, depth=2))
+
+
+def test_indexing_records_crashes_hangs_and_notes_and_keeps_the_rest(tmp_path, capfd):
+    names = ["ok1.jpg", "segfault.jpg", "hang.jpg", "noisy.jpg", "ok2.jpg"]
+    files(tmp_path / "lib", names)
+    store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
+    with DecodePool(DecodeJob(min_side=64, decoder=BAD), workers=2, timeout_s=3) as pool:
+        s = list(index(store, emb, [tmp_path / "lib"], batch_size=2, workers=2, pool=pool))[-1].summary
+    assert (s.embedded, s.errors) == (3, 2)
+    rows = {
+        Path(p).name: (st, e, n)
+        for p, st, e, n in store.conn.execute("SELECT path, status, error, decode_notes FROM images")
+    }
+    assert rows["segfault.jpg"][:2] == ("error", f"decoder crashed (signal {int(signal.SIGSEGV)})")
+    assert rows["hang.jpg"][:2] == ("error", "decoder timed out after 3 s")
+    assert rows["noisy.jpg"][0] == "ok" and "TIFFFillStrip" in rows["noisy.jpg"][2]
+    assert rows["ok1.jpg"] == ("ok", None, None)
+    assert {Path(p).name for p, _, _ in store.errors()} == {"segfault.jpg", "hang.jpg"}
+    assert capfd.readouterr().err == ""
