@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.core.decode_pool import Decoded, DecodeJob, DecodePool, DecodeWorkersError, Failed
 from app.core.indexer import index
@@ -86,4 +87,20 @@ def test_indexing_records_crashes_hangs_and_notes_and_keeps_the_rest(tmp_path, c
     assert rows["noisy.jpg"][0] == "ok" and "TIFFFillStrip" in rows["noisy.jpg"][2]
     assert rows["ok1.jpg"] == ("ok", None, None)
     assert {Path(p).name for p, _, _ in store.errors()} == {"segfault.jpg", "hang.jpg"}
+    assert capfd.readouterr().err == ""
+
+
+def test_thumbnails_decode_in_a_worker_so_a_crashing_file_costs_only_its_thumbnail(tmp_path, capfd):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.core.decode import DecodeError
+    from app.core.thumbnails import ensure_thumbnail
+
+    good, bad = files(tmp_path, ["good.jpg", "segfault.jpg"])
+    cache = tmp_path / "thumbs"
+    with pytest.raises(DecodeError, match=r"decoder crashed \(signal"):
+        ensure_thumbnail(bad, cache, 32, decoder=BAD)
+    with ThreadPoolExecutor(3) as ex:  # the GUI's loader threads share the workers
+        thumbs = list(ex.map(lambda p: ensure_thumbnail(p, cache, 32, decoder=BAD), [good] * 3))
+    assert len(set(thumbs)) == 1 and Image.open(thumbs[0]).size == (32, 24)
     assert capfd.readouterr().err == ""

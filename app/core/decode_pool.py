@@ -16,6 +16,7 @@ import importlib
 import multiprocessing as mp
 import os
 import pickle
+import queue
 import tempfile
 import threading
 import time
@@ -321,6 +322,43 @@ def pool_for(job: DecodeJob, workers: int, timeout_s: float) -> Iterator[DecodeP
     else:
         with DecodePool(job, workers, timeout_s) as private:
             yield private
+
+
+_ONE_OFF: dict[tuple[int, str, float], queue.Queue[DecodePool]] = {}
+_ONE_OFF_STARTED: dict[tuple[int, str, float], int] = {}
+ONE_OFF_WORKERS = 2  # per size: the GUI's thumbnail threads share them, a third waits its turn
+
+
+def decode_isolated(
+    path: Path, min_side: int, decoder: str = DecodeJob.decoder, timeout_s: float = 60.0
+) -> Decoded:
+    """One file, decoded in a worker process, from any thread (the GUI's thumbnail and preview loaders).
+
+    Returns the upright RGB (uint8 pixels, reduced to >= min_side). Raises DecodeError (crash and
+    timeout included) or FileNotFoundError, as open_image does in-process.
+    """
+    from app.core.decode import DecodeError
+
+    key = (min_side, decoder, timeout_s)
+    with _SHARED_LOCK:
+        idle = _ONE_OFF.setdefault(key, queue.Queue())
+        start = _ONE_OFF_STARTED.get(key, 0) < ONE_OFF_WORKERS and idle.empty()
+        if start:
+            _ONE_OFF_STARTED[key] = _ONE_OFF_STARTED.get(key, 0) + 1
+    if start:
+        pool = DecodePool(DecodeJob(min_side, None, decoder), 1, timeout_s)
+        atexit.register(pool.close)
+    else:
+        pool = idle.get()
+    try:
+        ((_, out),) = pool.run([path], 1)
+    finally:
+        idle.put(pool)
+    if isinstance(out, Failed):
+        if out.reason is None:
+            raise FileNotFoundError(path)
+        raise DecodeError(path, out.reason)
+    return out
 
 
 class _RunState:

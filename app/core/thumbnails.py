@@ -1,4 +1,8 @@
-"""Thumbnails in a disk cache under the user data directory; photos are only ever read."""
+"""Thumbnails in a disk cache under the user data directory; photos are only ever read.
+
+Decoding happens in a worker process (app.core.decode_pool): a file that crashes or hangs its decoder
+costs its thumbnail, never the window.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.core.decode import open_image
+from app.core.decode_pool import DecodeJob, decode_isolated
 
 
 def thumbnail_path(cache_dir: Path, src: Path, size: int) -> Path:
@@ -18,16 +22,16 @@ def thumbnail_path(cache_dir: Path, src: Path, size: int) -> Path:
     return cache_dir / key[:2] / f"{key}.jpg"
 
 
-def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256) -> Path:
+def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256, decoder: str = DecodeJob.decoder) -> Path:
     """The cached thumbnail of `src` (longest side `size`), decoding the photo only when missing.
 
-    Decoding uses the hardened decoder (format allow-list, pixel limit, EXIF orientation, JPEG draft).
-    Raises DecodeError for broken files.
+    Decoding uses the hardened decoder (format allow-list, pixel limit, EXIF orientation, JPEG draft)
+    in a worker process. Raises DecodeError for broken files (a crashed or hung decoder included).
     """
     dst = thumbnail_path(cache_dir, src, size)
     if dst.exists():
         return dst
-    img = open_image(src, min_side=size).image
+    img = Image.fromarray(decode_isolated(src, size, decoder).pixels, "RGB")
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp")
