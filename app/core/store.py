@@ -21,6 +21,7 @@ from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_captions import StoreCaptions
 from app.core.store_paths import path_to_text, text_to_path
+from app.core.store_roots import StoreRoots
 from app.core.store_tags import StoreTags
 from app.core.store_text import StoreText
 from app.core.store_views import APPLIED, StoreViews, under_folder
@@ -244,7 +245,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise StoreError(f"{path}: {last}{damage_hint(last)}", _error_kind(path, last))
 
 
-class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
+class Store(StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
     """The library database. Writes happen inside `transaction()`; reads may happen anywhere."""
 
     def __init__(self, path: str | Path, read_only: bool = False) -> None:
@@ -516,53 +517,3 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText):
 
     def clear_error(self, path: str | Path) -> None:
         self.conn.execute("DELETE FROM errors WHERE path = ?", (path_to_text(path),))
-
-    # ---- nested roots (app.core.roots decides; these are its statements) ----------------------
-
-    def reown_images(self, from_root_ids: Sequence[int], to_root_id: int) -> None:
-        """Give every image of `from_root_ids` to `to_root_id`; a captioning opt-in goes along."""
-        marks = ",".join("?" * len(from_root_ids))
-        self.conn.execute(
-            f"UPDATE images SET root_id = ? WHERE root_id IN ({marks})", (to_root_id, *from_root_ids)
-        )
-        self.conn.execute(
-            f"""INSERT OR IGNORE INTO caption_roots (root_id, enabled_at)
-                SELECT ?, min(enabled_at) FROM caption_roots WHERE root_id IN ({marks}) HAVING count(*) > 0""",
-            (to_root_id, *from_root_ids),
-        )
-
-    def reown_images_under(self, from_root_id: int, folder: str | Path, to_root_id: int) -> None:
-        """Give the images of `from_root_id` at or below `folder` to `to_root_id`."""
-        clause, args = under_folder("path", folder)
-        self.conn.execute(
-            f"UPDATE images SET root_id = ? WHERE root_id = ? AND {clause}", (to_root_id, from_root_id, *args)
-        )
-
-    def delete_root(self, root_id: int) -> None:
-        """Forget a root and the rows it still owns (embeddings, tags, captions, errors); files are not touched."""
-        ids = "SELECT id FROM images WHERE root_id = ?"
-        for table in ("tags", "embeddings", "captions"):
-            self.conn.execute(f"DELETE FROM {table} WHERE image_id IN ({ids})", (root_id,))
-        self.conn.execute(
-            "DELETE FROM errors WHERE path IN (SELECT path FROM images WHERE root_id = ?)", (root_id,)
-        )
-        self.conn.execute("DELETE FROM images WHERE root_id = ?", (root_id,))
-        self.conn.execute("DELETE FROM caption_roots WHERE root_id = ?", (root_id,))
-        self.conn.execute("DELETE FROM roots WHERE id = ?", (root_id,))
-
-    def image_rows_under(self, root_id: int, folder: str | Path) -> list[tuple]:
-        """(path, id, size, mtime_ns, content_hash, status, width) of `root_id`'s images at or below `folder`."""
-        clause, args = under_folder("path", folder)
-        return self.conn.execute(
-            f"SELECT path, id, size, mtime_ns, content_hash, status, width FROM images WHERE root_id = ? AND {clause}",
-            (root_id, *args),
-        ).fetchall()
-
-    def mark_in_cloud(self, root_id: int, path: str | Path, size: int, mtime_ns: int, reason: str) -> None:
-        """Record an iCloud file that is not on this disk (status 'cloud'); its old vectors stay unsearched."""
-        self.conn.execute(
-            """INSERT INTO images (root_id, path, size, mtime_ns, status, error) VALUES (?, ?, ?, ?, 'cloud', ?)
-               ON CONFLICT(path) DO UPDATE SET status = 'cloud', error = excluded.error, size = excluded.size,
-               mtime_ns = excluded.mtime_ns""",
-            (root_id, path_to_text(path), size, mtime_ns, reason),
-        )
