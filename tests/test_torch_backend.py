@@ -133,14 +133,10 @@ def test_a_384px_siglip_drafts_jpegs_at_768_on_both_backends(siglip_384, tmp_pat
     folder = siglip_384[0] if backend == "torch" else siglip_384[1]
     emb = open_embedder(folder, backend)
     assert emb.image_size == 384 and indexer.model_input_side(emb) == 384
-    sides: list[int | None] = []
-    real = indexer.open_image
-    monkeypatch.setattr(
-        indexer, "open_image", lambda p, min_side=None: sides.append(min_side) or real(p, min_side=min_side)
-    )
+    # Decoding happens in worker processes: the job they are given carries the decode side.
+    assert indexer.decode_job(emb).min_side == 768
     (tmp_path / "photos").mkdir()
     Image.new("RGB", (1600, 1200), (200, 30, 30)).save(tmp_path / "photos" / "a.jpg")
     with Store(tmp_path / "lib.sqlite") as store:
-        for _ in indexer.index(store, emb, [tmp_path / "photos"]):
-            pass
-    assert sides == [768]
+        *_, last = indexer.index(store, emb, [tmp_path / "photos"])
+    assert last.summary.embedded == 1 and last.summary.errors == 0
