@@ -187,3 +187,30 @@ def test_the_captions_preference_captions_new_photos_after_indexing(env, qtbot, 
             ).fetchone()[0]
         assert n == expected
     lib.close()
+
+
+def test_the_window_reads_errors_tag_counts_and_details_off_its_own_thread(env, qtbot, monkeypatch):
+    import threading
+
+    tmp_path, emb = env
+    seen: dict[str, list[bool]] = {"errors": [], "tag_counts": [], "image_details": []}
+    for name in seen:
+        original = getattr(Library, name)
+
+        def spy(self, *a, _name=name, _original=original, **kw):
+            seen[_name].append(threading.current_thread() is threading.main_thread())
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(Library, name, spy)
+    win, lib = window(qtbot, tmp_path / "gui.sqlite", emb, tmp_path)
+    win.add_folders([str(tmp_path / "a")])
+    qtbot.waitUntil(lambda: len(win.model.photos()) == 6 and not win.jobs.running, timeout=WAIT_MS)
+    win.grid.setCurrentIndex(win.model.index(1))
+    qtbot.waitUntil(lambda: win.detail.image_id is not None, timeout=WAIT_MS)
+    for view, done in (("errors", "Errors —"), ("tags", "Tags —")):
+        win.sidebar.select_view(view)
+        qtbot.waitUntil(lambda d=done: win.jobs.label.text().startswith(d), timeout=WAIT_MS)
+    assert all(seen.values()) and not any(any(v) for v in seen.values()), (
+        seen
+    )  # called, never on the GUI thread
+    lib.close()

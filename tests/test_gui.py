@@ -225,7 +225,7 @@ def test_unreadable_file_appears_under_errors(qtbot, indexed, tmp_path):
     win, session, _, _ = indexed
     qtbot.waitUntil(lambda: "1 error" in win.sidebar.libraries.child(0).text(0), timeout=WAIT_MS)
     win.sidebar.select_view("errors")
-    assert win.stack.currentWidget() is win.errors_page
+    qtbot.waitUntil(lambda: win.stack.currentWidget() is win.errors_page, timeout=WAIT_MS)
     assert win.errors_page.paths() == [str((tmp_path / "photos" / "broken.jpg").resolve())]
     assert win.errors_page.item(0, 1).text()  # a reason is shown
     assert (tmp_path / "photos" / "broken.jpg").read_bytes() == b"this is not a jpeg"  # never modified

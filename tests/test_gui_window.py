@@ -521,8 +521,10 @@ def test_tag_chips_filter_the_grid_and_review_keeps_the_selection_on_the_next_ph
     rows += [(i, "outdoors", 0.5 - 0.01 * n, "review") for n, i in enumerate(ids)]
     replace_machine_tags(session.store, ids, rows, emb.model_id)
     win.sidebar.select_view("tags")
+    qtbot.waitUntil(
+        lambda: win.jobs.label.text() == "Tags — 2 labels on 3 photos", timeout=WAIT_MS
+    )  # read worker
     assert set(win.tags_page.chips) == {"cat", "coffee"} and win.tags_page.chips["cat"].text() == "cat  2"
-    assert win.jobs.label.text() == "Tags — 2 labels on 3 photos"
     win.tags_page.chips["cat"].click()
     qtbot.waitUntil(lambda: win.jobs.label.text() == "Tag: cat — 2 photos", timeout=WAIT_MS)
     assert sorted(it.image_id for it in win.model.items) == sorted(ids[:2]) and win.sidebar.marked() == (

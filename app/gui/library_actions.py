@@ -111,11 +111,13 @@ class LibraryActions:
 
         shown = [it.image_id for it in self.model.photos()]
 
+        def show_tags(d: Any) -> None:
+            if d is not None and self.detail.image_id == image_id:
+                self.detail.set_tags(d.tags)
+
         def done(_res: Any) -> None:
             if self.detail.image_id == image_id:
-                d = self.lib.image_details(image_id)
-                if d is not None:
-                    self.detail.set_tags(d.tags)
+                self.call(self.reads, lambda: self.lib.image_details(image_id), show_tags, "details")
             self.refresh_sidebar()
             if self._view[0] == "review" and not self.search.text():
                 self.show_view(*self._view, keep=(image_id, shown))  # the selection moves to the next photo

@@ -1,7 +1,7 @@
 """Fovea's main window: sidebar, search field, photo grid, detail panel, error bars and a status bar.
 
-Everything slow (model loading, searches, browsing, writes, jobs) runs in pool threads; the GUI
-thread only reads small rows (one image's details, the error list, tag counts) and paints.
+Every read (model loading, searches, browsing, details, the error list, tag counts) runs in the read
+worker, every write in the write worker, jobs in the job pool; the GUI thread only paints.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.job_pool = QThreadPool(self)
         self._seq = 0  # grid queries: only the newest one's result is shown
         self._closed = False
+        self._current: int | None = None  # the photo whose details were asked for last
+        self.libs: list = []  # the libraries as the sidebar last read them (LibrarySummary)
         self._view: tuple[str, str | None, str | None] = ("all", None, None)
         self._sidebar_busy = self._sidebar_again = False
         self.settings = Settings.load()
@@ -233,14 +235,16 @@ class MainWindow(Views, LibraryActions, QMainWindow):
     def _on_current(self, current, _previous) -> None:
         if not current.isValid() or not current.data(PathRole):
             return
-        image_id, path = current.data(IdRole), current.data(PathRole)
-        details = self.lib.image_details(image_id)  # a handful of indexed rows: well under a ms
-        if details is None:
-            return
-        big = self.previews.pixmap(image_id, path)
-        self.detail.show_image(
-            image_id, path, details, current.data(ScoreRole), big or self.thumbs.cached(image_id)
-        )
+        image_id, path, score = current.data(IdRole), current.data(PathRole), current.data(ScoreRole)
+        self._current = image_id
+
+        def show(details) -> None:
+            if details is None or self._current != image_id:  # gone, or the person moved on meanwhile
+                return
+            big = self.previews.pixmap(image_id, path)
+            self.detail.show_image(image_id, path, details, score, big or self.thumbs.cached(image_id))
+
+        self.call(self.reads, lambda: self.lib.image_details(image_id), show, "details")
 
     def _on_preview(self, image_id: int) -> None:
         if image_id == self.detail.image_id:

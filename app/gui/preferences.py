@@ -112,7 +112,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Appearance", self.appearance)
 
         self.libraries = QListWidget()
-        self.libraries.addItems([str(lib.path) for lib in self.lib.libraries()])
+        self.libraries.addItems([str(lib.path) for lib in win.libs])  # as the sidebar last read them
         remove = QPushButton("Remove from Fovea")
         remove.setToolTip("Forget this library and its tags; the photos on disk are not touched.")
         remove.clicked.connect(self._remove_library)

@@ -92,6 +92,7 @@ class Views:
     def _apply_sidebar(self, res: tuple[list[LibrarySummary], ViewCounts]) -> None:
         libs, counts = res
         self._sidebar_busy = False
+        self.libs = libs  # as last read: Preferences lists them without a read on the GUI thread
         self.sidebar.set_libraries(libs)
         self._libs = libs
         self.update_demo_banner()
@@ -101,6 +102,28 @@ class Views:
         if self._sidebar_again:
             self._sidebar_again = False
             self.refresh_sidebar()
+
+    def _show_errors(self, rows: list, title: str) -> None:
+        self.errors_page.set_rows(rows)
+        self.detail.clear()
+        if rows:
+            self.stack.setCurrentWidget(self.errors_page)
+        else:
+            self.show_empty(*EMPTY_VIEWS["errors"])
+        self.jobs.say(
+            f"{title} — {plural(len(rows), 'file')} could not be read" if rows else f"{title} — none"
+        )
+
+    def _show_tags(self, counts: dict[str, int], title: str) -> None:
+        self.tags_page.set_counts(counts)
+        self.stack.setCurrentWidget(self.tags_page)
+        self.detail.clear()
+        tagged = sum(counts.values())
+        self.jobs.say(
+            f"{title} — {plural(len(counts), 'label')} on {plural(tagged, 'photo')}"
+            if counts
+            else f"{title} — none yet"
+        )
 
     def show_view(
         self,
@@ -120,31 +143,13 @@ class Views:
         self.banner.setVisible(False)
         self._mark_sidebar()
         title = self.view_title()
-        if view == "errors":
-            self._seq += 1  # a grid query still on its way must not switch the page back
-            rows = self.lib.errors(limit=10_000)
-            self.errors_page.set_rows(rows)
-            self.detail.clear()
-            if rows:
-                self.stack.setCurrentWidget(self.errors_page)
-            else:
-                self.show_empty(*EMPTY_VIEWS["errors"])
-            self.jobs.say(
-                f"{title} — {plural(len(rows), 'file')} could not be read" if rows else f"{title} — none"
+        if view == "errors":  # read in the read worker; a newer query drops it (and it drops older ones)
+            self.query(
+                lambda: self.lib.errors(limit=10_000), lambda rows: self._show_errors(rows, title), view
             )
             return
         if view == "tags":
-            self._seq += 1
-            counts = self.lib.tag_counts().by_label
-            self.tags_page.set_counts(counts)
-            self.stack.setCurrentWidget(self.tags_page)
-            self.detail.clear()
-            tagged = sum(counts.values())
-            self.jobs.say(
-                f"{title} — {plural(len(counts), 'label')} on {plural(tagged, 'photo')}"
-                if counts
-                else f"{title} — none yet"
-            )
+            self.query(lambda: self.lib.tag_counts().by_label, lambda c: self._show_tags(c, title), view)
             return
         if view == "duplicates":
             self._seq += 1
