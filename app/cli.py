@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(ml)
     mp = msub.add_parser("pull", help="download a known checkpoint and convert it (needs the network)")
     mp.add_argument("name")
+    mp.add_argument(
+        "--dtype",
+        choices=["float16", "float32"],
+        help="weights (default: float16 on a Mac's GPU, else float32)",
+    )
     mc = msub.add_parser("convert", help="convert a Hugging Face folder SRC into a model folder DST")
     mc.add_argument("src")
     mc.add_argument("dst")
@@ -148,8 +153,10 @@ def _load_converter(kind: str):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.core.cache import hub_cache_env
     from app.core.model_install import register_converters
 
+    hub_cache_env(os.environ)  # the packaged app keeps the hub's caches in Fovea's cache folder
     register_converters(_load_converter)  # the entry point wires converters/ into core (see model_install)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

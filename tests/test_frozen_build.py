@@ -1,10 +1,14 @@
 """The packaged app: build the PyInstaller bundle from build.spec and drive the frozen `fovea`.
 
 Linux builds the one-folder bundle (dist/fovea/); macOS builds Fovea.app and runs its inner binary.
-Every frozen answer is compared with the same command run from the source tree, so the bundle is
-checked for behaving like the code, not for printing some fixed text. Prints the bundle size and the
-frozen start-up times (run with -s to see them). Set FOVEA_FROZEN_DIST to a finished build to skip
-the build step.
+The frozen binary runs in a bare environment (no PYTHONPATH, no virtualenv, PATH=/usr/bin:/bin, a
+throwaway HOME), so it can only use what the bundle holds. Every frozen answer is compared with the
+same command run from the source tree, so the bundle is checked for behaving like the code, not for
+printing some fixed text: embeddings (demo model and a tiny CLIP), index + search over a folder with
+HEIC photos, a caption from a tiny converted LLaVA (same tokens), and the MLX device (which must be
+the GPU on macOS, or wherever FOVEA_REQUIRE_GPU=1). Prints the bundle size, the device and start-up
+times (run with -s to see them). scripts/build_app.sh runs this file against the bundle it built;
+FOVEA_FROZEN_DIST points it at a finished build and skips the build step.
 """
 
 from __future__ import annotations
@@ -77,15 +81,30 @@ def bundle_before(dist: Path, frozen: Path) -> set[str]:
 def env(tmp_path: Path) -> dict[str, str]:
     # User data in a temp folder: the bundle must never write inside itself.
     return dict(
-        os.environ, FOVEA_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1"
+        os.environ,
+        FOVEA_DATA_DIR=str(tmp_path / "data"),
+        QT_QPA_PLATFORM="offscreen",
+        HF_HUB_OFFLINE="1",
+        HOME=str(tmp_path / "home"),
     )
+
+
+# What the frozen app may see of the caller's environment: its own knobs, Qt's platform, the hub's.
+_BARE_KEYS = ("FOVEA_", "QT_QPA_PLATFORM", "HF_", "HOME", "XDG_", "TMPDIR", "LANG")
+
+
+def bare_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` without PYTHONPATH, VIRTUAL_ENV, the venv on PATH and the like: the bundle must be self-contained."""
+    out = {k: v for k, v in env.items() if k.startswith(_BARE_KEYS)}
+    out["PATH"] = "/usr/bin:/bin"
+    return out
 
 
 def run_frozen(
     exe: Path, *args: str, env: dict[str, str], timeout: float = 180
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=exe.parent
+        [str(exe), *args], capture_output=True, text=True, env=bare_env(env), timeout=timeout, cwd=exe.parent
     )
 
 
@@ -118,6 +137,7 @@ def tiny_model(tiny_hf: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    import pillow_heif
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("photos")
@@ -126,6 +146,12 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     for i in range(6):
         p = folder / f"img{i}.jpg"
         Image.fromarray(rng.integers(0, 255, (48 + 8 * i, 64, 3), dtype=np.uint8)).save(p, quality=90)
+        out.append(p)
+    # iPhone photos: the bundle must decode HEIC (pillow-heif is a default dependency and a hidden import).
+    for i in range(2):
+        p = folder / f"phone{i}.heic"
+        pixels = rng.integers(0, 255, (64, 56 + 8 * i, 3), dtype=np.uint8)
+        pillow_heif.from_pillow(Image.fromarray(pixels)).save(p, quality=90)
         out.append(p)
     return out
 
@@ -189,21 +215,16 @@ def test_frozen_pull_without_network_is_one_line(frozen: Path, env: dict[str, st
     assert len(lines) == 2 and lines[-1].startswith("fovea: ") and "network" in lines[-1]
 
 
+@pytest.mark.parametrize("which", ["demo", "tiny"])
 def test_frozen_embed_equals_source_embed(
-    frozen: Path, env: dict[str, str], tiny_model: Path, photos: list[Path]
+    frozen: Path, env: dict[str, str], tiny_model: Path, photos: list[Path], which: str
 ) -> None:
-    args = [
-        "--backend",
-        "mlx",
-        "--model",
-        str(tiny_model),
-        "embed",
-        "--text",
-        "a photo of a cat",
-        "--text",
-        "a dog",
-    ]
-    for p in photos[:3]:
+    """The bundled demo model (found inside the bundle) and a model folder outside it embed like source."""
+    if which == "demo" and not (ROOT / "resources" / "models" / "fovea-demo-clip").is_dir():
+        pytest.skip("no bundled demo model in the tree")
+    model = "demo" if which == "demo" else str(tiny_model)
+    args = ["--backend", "mlx", "--model", model, "embed", "--text", "a photo of a cat", "--text", "a dog"]
+    for p in [*photos[:2], photos[-1]]:  # two JPEGs and a HEIC
         args += ["--image", str(p)]
     out_f, out_s = Path(env["FOVEA_DATA_DIR"]).parent / "f.npy", Path(env["FOVEA_DATA_DIR"]).parent / "s.npy"
     t0 = time.monotonic()
@@ -213,9 +234,62 @@ def test_frozen_embed_equals_source_embed(
     r = run_source(*args, "--out", str(out_s), env=env)
     assert r.returncode == 0, r.stderr
     a, b = np.load(out_f), np.load(out_s)
-    print(f"\n[frozen] embed 3 images + 2 texts (cold start included): {took:.2f} s")
-    assert a.shape == b.shape == (5, 16)
+    diff = float(np.abs(a - b).max())
+    print(
+        f"\n[frozen] embed ({which} model) 3 images + 2 texts: {took:.2f} s cold, max |frozen - source| {diff:.1e}"
+    )
+    assert a.shape == b.shape and a.shape[0] == 5
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_frozen_reports_a_device_that_computes(frozen: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """`status` runs one kernel on MLX's default device; on macOS (or FOVEA_REQUIRE_GPU=1) it must be Metal."""
+    r = run_frozen(frozen, "--db", str(tmp_path / "s.sqlite"), "status", "--json", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rt = json.loads(r.stdout)["runtime"]
+    print(
+        f"\n[frozen] MLX device: {rt['mlx_device']} ({'ok' if rt['mlx_device_ok'] else rt['mlx_device_error']})"
+    )
+    assert rt["mlx_device_ok"], rt["mlx_device_error"]
+    if sys.platform == "darwin" or os.environ.get("FOVEA_REQUIRE_GPU") == "1":
+        assert rt["mlx_device"] == "gpu", f"the frozen app computes on {rt['mlx_device']}, not on Metal"
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny LLaVA (SigLIP tower + Qwen2) converted to MLX from the source tree."""
+    from converters.convert import convert
+    from tests.builders.llava import make_llava_checkpoint
+
+    root = tmp_path_factory.mktemp("llava")
+    convert(make_llava_checkpoint(root / "hf", preset="tiny-siglip-qwen2", seed=5), root / "mlx")
+    return root / "mlx"
+
+
+def test_frozen_caption_image_equals_source(
+    frozen: Path, env: dict[str, str], tiny_llava: Path, photos: list[Path]
+) -> None:
+    """Captions in the bundle run mlx-lm's pieces without its transformers-importing __init__."""
+    args = [
+        "caption-image",
+        str(photos[-1]),
+        "--caption-model",
+        str(tiny_llava),
+        "--max-tokens",
+        "8",
+        "--json",
+    ]
+    t0 = time.monotonic()
+    r = run_frozen(frozen, *args, env=env)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = run_source(*args, env=env)
+    assert s.returncode == 0, s.stderr[-3000:]
+    ours, ref = json.loads(r.stdout), json.loads(s.stdout)
+    print(
+        f"\n[frozen] caption-image (tiny LLaVA, HEIC input): {len(ours['tokens'])} tokens in {took:.2f} s, equal to source: {ours == ref}"
+    )
+    assert ours["tokens"] == ref["tokens"] and ours["text"] == ref["text"] and ours["tokens"]
 
 
 def test_frozen_converter_writes_the_same_model_as_source(
@@ -274,7 +348,15 @@ def test_frozen_index_search_tag_match_source(
         hits = [(Path(h["path"]).name, round(h["score"], 4)) for h in json.loads(r.stdout)["hits"]]
         r = run(*db, "tag")
         assert r.returncode == 0, f"{who}: {r.stderr[-2000:]}"
+        status = json.loads(run(*db, "status", "--json").stdout)
+        assert status["errors"] == [] and status["by_status"].get("ok") == len(photos), f"{who}: {status}"
+        r = run(*db, "search", str(photos[-1]), "-k", "1", "--json")  # a HEIC photo finds itself
+        top = json.loads(r.stdout)["hits"][0]["path"]
+        assert r.returncode == 0 and Path(top).name == photos[-1].name, f"{who}: {r.stdout[-2000:]}"
         answers[who] = hits
+    print(
+        f"\n[frozen] index + search over {len(photos)} photos ({sum(p.suffix == '.heic' for p in photos)} HEIC): top 3 equal to source"
+    )
     assert answers["frozen"] == answers["source"] and len(answers["frozen"]) == 3
 
 

@@ -208,3 +208,27 @@ def test_convert_model_without_a_registered_converter_says_so(monkeypatch) -> No
     monkeypatch.setattr(model_install, "_loader", None)
     with pytest.raises(model_install.ConvertError, match="no model converter"):
         model_install.convert_model(Path("a"), Path("b"))
+
+
+def test_pulls_default_to_float16_on_metal_and_float32_stays_available(
+    checkpoint: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import mlx_models.runtime
+
+    from app.core import model_pull
+
+    assert (
+        model_pull.default_pull_dtype("gpu") == "float16"
+        and model_pull.default_pull_dtype("cpu") == "float32"
+    )
+    monkeypatch.setattr(mlx_models.runtime, "device_name", lambda: "gpu")  # as on a Mac
+    steps = list(pull(NAME, downloader=LocalHub({REPO: checkpoint})))
+    cfg = json.loads((models_dir() / NAME / "config.json").read_text())
+    assert cfg["fovea"]["dtype"] == "float16" and any("(float16)" in s.message for s in steps)
+    # The float16 conversion passed the converter's own check against transformers (cosine >= 0.999).
+    assert "verified against transformers" in steps[-1].message
+    shutil.rmtree(models_dir() / NAME)
+    list(pull(NAME, downloader=LocalHub({REPO: checkpoint}), dtype="float32"))
+    assert json.loads((models_dir() / NAME / "config.json").read_text())["fovea"]["dtype"] == "float32"

@@ -27,13 +27,13 @@ def _installed() -> list[dict]:
     return found
 
 
-def _pull(name: str) -> int:
+def _pull(name: str, dtype: str | None = None) -> int:
     """Progress on stderr (one rewritten line on a terminal), the outcome on stdout."""
     from app.core.model_pull import pull
 
     tty = sys.stderr.isatty()
     shown = -1
-    for step in pull(name):
+    for step in pull(name, dtype=dtype):
         if step.stage == "done":
             if tty and shown >= 0:
                 sys.stderr.write("\n")
@@ -99,5 +99,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"converted {args.src} -> {args.dst}" + (f" ({summary})" if summary else ""))
         return 0
     if cmd == "pull":
-        return _pull(args.name)
+        return _pull(args.name, args.dtype)
     raise UsageError(f"unknown models action {cmd!r}")

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if any(tags.values()):
         print("tags: " + ", ".join(f"{n} {s}" for s, n in tags.items()))
     rt = info["runtime"]
-    print(f"runtime: mlx on {rt['mlx_device']}; {rt['blas']}")
+    state = "" if rt["mlx_device_ok"] else f" (cannot compute there: {rt['mlx_device_error']})"
+    print(f"runtime: mlx on {rt['mlx_device']}{state}; {rt['blas']}")
     for e in info["errors"][:20]:
         print(f"error: {e['path']}: {e['reason']}")
     if len(info["errors"]) > 20:

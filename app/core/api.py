@@ -145,6 +145,9 @@ class Library:
         with self._lock:
             self.model, self.backend = model, backend
             self._embedder = self._engine = None
+        from mlx_models.device import release_cache
+
+        release_cache()  # the old model's buffers sat in MLX's cache, not freed to the system
 
     def engine(self) -> SearchEngine:
         from app.core.search import SearchEngine
@@ -193,8 +196,9 @@ class Library:
 
     def status(self) -> StatusReport:
         import mlx_models.runtime as rt
+        from mlx_models.device import probe_device
 
-        st = self.store
+        st, probe = self.store, probe_device()
         return StatusReport(
             db=self.db,
             by_status=st.status_counts(),
@@ -203,7 +207,13 @@ class Library:
             models=tuple((m, int(n)) for m, n in st.embedding_counts()),
             model=str(resolve_model(self.model)),
             tags=self.tag_counts().to_json(),
-            runtime={"mlx_device": rt.device_name(), "openblas": rt.BLAS.openblas, "blas": rt.BLAS.reason},
+            runtime={
+                "mlx_device": probe.device,
+                "mlx_device_ok": probe.ok,  # one kernel really ran there (on Metal: mlx.metallib loaded)
+                "mlx_device_error": probe.reason,
+                "openblas": rt.BLAS.openblas,
+                "blas": rt.BLAS.reason,
+            },
         )
 
     # ---- browsing and details --------------------------------------------------------------------

@@ -273,16 +273,31 @@ def _download(
         raise failure[0]
 
 
+def default_pull_dtype(device: str | None = None) -> str:
+    """float16 where MLX runs on Metal (half the memory, and the GPU's native width), else float32.
+
+    The converter's verification bound for float16 is a per-row cosine >= 0.999 against the float32
+    reference (converters/verify.py HALF_MIN_COSINE; 0.999 for LLaVA's centred logits too).
+    """
+    if device is None:
+        from mlx_models.runtime import device_name
+
+        device = device_name()
+    return "float16" if device == "gpu" else "float32"
+
+
 def pull(
     name: str,
     *,
     downloader: Downloader | None = None,
     verify: bool | None = None,
     keep_download: bool = False,
+    dtype: str | None = None,
 ) -> Iterator[PullProgress]:
     """Download, check, convert and install registry model `name` into `models_dir()/name`.
 
     `verify=None` compares with transformers when it is importable and says so when it is not.
+    `dtype=None` picks `default_pull_dtype()` (float16 on Metal); "float32" stays available.
     """
     e = entry(name)
     if e is None:
@@ -313,11 +328,12 @@ def pull(
     if not verify:
         yield PullProgress("skip", "reference check skipped: torch/transformers are not in this build; "
                            "the download's sizes, hashes and headers were checked")  # fmt: skip
+    dtype = dtype or default_pull_dtype()
     yield PullProgress(
-        "convert", f"converting to MLX{' and verifying against transformers' if verify else ''}"
+        "convert", f"converting to MLX ({dtype}){' and verifying against transformers' if verify else ''}"
     )
     try:
-        summary = convert_model(src, dst, kind=e.kind, verify=verify)
+        summary = convert_model(src, dst, kind=e.kind, verify=verify, dtype=dtype)
     except ConvertError as ex:
         raise PullError(f"{e.name}: {ex}") from ex
     if not keep_download:

@@ -1,4 +1,4 @@
-"""Thumbnails in a disk cache under the user data directory; photos are only ever read.
+"""Thumbnails in a disk cache (app.core.cache: the user cache folder, capped); photos are only ever read.
 
 Decoding happens in a worker process (app.core.decode_pool): a file that crashes or hangs its decoder
 costs its thumbnail, never the window.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from app.core.cache import touch
 from app.core.decode_pool import DecodeJob, decode_isolated
 
 
@@ -30,6 +31,7 @@ def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256, decoder: str =
     """
     dst = thumbnail_path(cache_dir, src, size)
     if dst.exists():
+        touch(dst)  # recently used: eviction keeps it
         return dst
     img = Image.fromarray(decode_isolated(src, size, decoder).pixels, "RGB")
     img.thumbnail((size, size), Image.Resampling.LANCZOS)

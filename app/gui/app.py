@@ -10,8 +10,9 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from app.core.paths import user_data_dir
+from app.core.cache import evict, migrate_old_thumbnails, thumbnails_dir
 from app.core.settings import Settings
+from app.gui.threads import configure_global_pool
 
 DARK = {
     "Window": "#1e1e1e",
@@ -65,6 +66,11 @@ def apply_appearance(appearance: str) -> None:
     app.setStyleSheet(STYLE)
 
 
+def trim_thumbnail_cache(win, cap_mb: int) -> None:
+    """Least-recently-used eviction down to the cap, off the GUI thread (a big cache takes a second to scan)."""
+    win.call(win.side, lambda: evict(thumbnails_dir(), cap_mb * 2**20), lambda _: None, "thumbnail cache")
+
+
 class FoveaApplication(QApplication):
     """Adds macOS file-open events: folders dropped on the Dock icon become libraries."""
 
@@ -93,6 +99,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if sys.platform != "darwin":
         app.setStyle("Fusion")  # the native style on macOS; a clean, consistent one elsewhere
     app.setStyleSheet(STYLE)
+    configure_global_pool()
     return app
 
 
@@ -115,8 +122,12 @@ def run(
     lib = open_library(Path(db), model or settings.model, backend or settings.backend)
     if lib is None:
         return 1  # the library could not be opened and the person chose to quit
-    win = MainWindow(lib, user_data_dir() / "thumbnails")
+    migration = migrate_old_thumbnails()  # from <user data>/thumbnails, before anything writes the new one
+    win = MainWindow(lib, thumbnails_dir())
     win.show()
+    if migration is not None:
+        win.notice(migration.detail)
+    trim_thumbnail_cache(win, settings.thumbnail_cache_mb)
     pending = list(getattr(app, "pending", []))
     if isinstance(app, FoveaApplication):
         app.window = win

@@ -27,6 +27,7 @@ from app.gui.library_actions import LibraryActions
 from app.gui.notices import Notices
 from app.gui.pages import EmptyPage, ErrorsPage, TagsPage
 from app.gui.sidebar import Sidebar
+from app.gui.threads import thread_pool
 from app.gui.thumbnails import ThumbnailLoader
 from app.gui.views import Views
 from app.gui.workers import Call
@@ -46,10 +47,8 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.resize(1280, 820)
         self.setAcceptDrops(True)
         # One thread each, so queries (and writes) run in the order they were asked for.
-        self.reads, self.writes, self.side = QThreadPool(self), QThreadPool(self), QThreadPool(self)
-        for pool in (self.reads, self.writes, self.side):
-            pool.setMaxThreadCount(1)
-        self.job_pool = QThreadPool(self)
+        self.reads, self.writes, self.side = (thread_pool(self, max_threads=1) for _ in range(3))
+        self.job_pool = thread_pool(self)
         self._seq = 0  # grid queries: only the newest one's result is shown
         self._closed = False
         self._current: int | None = None  # the photo whose details were asked for last

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from app.core.thumbnails import ensure_thumbnail
+from app.gui.threads import thread_pool
 
 
 class _Signals(QObject):
@@ -58,8 +59,7 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.cache_dir, self.max_capacity, self.dpr = cache_dir, capacity, max(1.0, dpr)
         self._set_size(size)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)  # decoding competes with indexing for the same cores
+        self.pool = thread_pool(self, max_threads=2)  # decoding competes with indexing for the same cores
         self.generation = 0
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._pending: set[int] = set()

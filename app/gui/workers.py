@@ -9,6 +9,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QTimer, Signal
 
+from app.core.job_scope import job_scope
+
 # Signals objects of runnables in flight. A QRunnable is deleted when run() returns; without this
 # reference its signals object would go with it and the queued result would never be delivered.
 _IN_FLIGHT: set[JobSignals] = set()
@@ -79,14 +81,15 @@ class Job(QRunnable):
 
     def run(self) -> None:
         try:
-            gen = self._make_gen(self._should_stop)
-            while True:
-                try:
-                    item = next(gen)
-                except StopIteration as stop:
-                    _emit(self.signals.result, stop.value)
-                    break
-                _emit(self.signals.progress, item)
+            with job_scope(self.name):  # no App Nap / idle sleep meanwhile; MLX cache emptied after
+                gen = self._make_gen(self._should_stop)
+                while True:
+                    try:
+                        item = next(gen)
+                    except StopIteration as stop:
+                        _emit(self.signals.result, stop.value)
+                        break
+                    _emit(self.signals.progress, item)
         except Exception as e:  # a worker must never take the app down; the GUI shows the reason
             log.debug(
                 "%s failed", self.name, exc_info=True

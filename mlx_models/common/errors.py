@@ -11,3 +11,7 @@ class ConfigError(ModelError):
 
 class WeightsError(ModelError):
     """Weights that are missing, unexpected, mis-shaped or in a refused format."""
+
+
+class DeviceError(ModelError):
+    """MLX cannot compute on its device (e.g. Metal without its mlx.metallib); the weights may be fine."""

@@ -9,8 +9,10 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from ..device import gpu_failure
 from .bundle import EmbeddingModel
 from .config import read_json
+from .errors import DeviceError, ModelError
 from .quant import apply_recorded_quantization
 from .weights import check_weights, load_safetensors
 
@@ -24,13 +26,20 @@ def load_module(
     """
     path = Path(path)
     cfg = read_json(path / "config.json")
-    model = build(cfg)  # validates the config before anything large is allocated
-    weights = sanitize(load_safetensors(path))
-    apply_recorded_quantization(model, cfg, weights)
-    check_weights(model, weights, path)
-    model.load_weights(list(weights.items()))
-    model.eval()
-    mx.eval(model.parameters())
+    try:
+        model = build(cfg)  # validates the config before anything large is allocated
+        weights = sanitize(load_safetensors(path))
+        apply_recorded_quantization(model, cfg, weights)
+        check_weights(model, weights, path)
+        model.load_weights(list(weights.items()))
+        model.eval()
+        mx.eval(model.parameters())
+    except ModelError:
+        raise
+    except Exception as e:  # building or evaluating may be the first call that touches Metal
+        if (reason := gpu_failure(e)) is None:
+            raise
+        raise DeviceError(f"{path}: {reason}") from e
     return cfg, model
 
 

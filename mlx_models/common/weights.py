@@ -9,7 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from .errors import WeightsError
+from ..device import gpu_failure
+from .errors import DeviceError, WeightsError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -49,6 +50,8 @@ def load_safetensors(folder: Path) -> dict[str, mx.array]:
         try:
             weights.update(mx.load(str(f)))
         except Exception as e:  # mlx raises RuntimeError/ValueError for corrupt files
+            if (reason := gpu_failure(e)) is not None:  # mx.load is often the first call to touch Metal
+                raise DeviceError(f"{f}: {reason}") from e
             raise WeightsError(f"{f}: not a readable safetensors file ({e})") from e
     return weights
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx_lm.models.cache import make_prompt_cache
-from mlx_lm.sample_utils import make_sampler
 from PIL import Image
 
+from ..lm_import import lm_module
 from .config import ModelConfig
 from .model import LlavaModel
 from .prompt import ChatPrompt
@@ -41,8 +40,8 @@ def generate_tokens(
     if max_tokens == 0:
         return
     eos = set(eos_token_ids)
-    sampler = make_sampler(temp=temperature, top_p=top_p if top_p < 1 else 0.0)
-    cache = make_prompt_cache(model.language_model)
+    sampler = lm_module("sample_utils").make_sampler(temp=temperature, top_p=top_p if top_p < 1 else 0.0)
+    cache = lm_module("models.cache").make_prompt_cache(model.language_model)
 
     def step(logits: mx.array) -> mx.array:
         logits = logits[:, -1, :].astype(mx.float32)  # (1, vocab): next-token scores

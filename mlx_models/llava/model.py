@@ -6,7 +6,6 @@ Attribute names are the checkpoint's (`vision_tower.vision_model.*`, `multi_moda
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import mlx.core as mx
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..common.activations import ACTIVATIONS
 from ..common.errors import ModelError
+from ..lm_import import lm_module
 from .config import LANGUAGE_MODELS, ModelConfig
 from .vision import VisionTower
 
@@ -36,7 +36,7 @@ class MultiModalProjector(nn.Module):
 
 def build_language_model(config: ModelConfig) -> nn.Module:
     """The mlx-lm architecture named by text_config.model_type, with mlx-lm's own names (`model`, `lm_head`)."""
-    arch = importlib.import_module(f"mlx_lm.models.{LANGUAGE_MODELS[config.text_config['model_type']]}")
+    arch = lm_module(f"models.{LANGUAGE_MODELS[config.text_config['model_type']]}")
     return arch.Model(arch.ModelArgs.from_dict(config.lm_args()))
 
 
