@@ -1,7 +1,7 @@
 """Render Fovea's app icon (an eye whose iris is a camera aperture) with Pillow.
 
-Writes resources/icons/fovea.png (1024x1024) and resources/icons/fovea.icns (all macOS sizes,
-written by Pillow's ICNS plugin, so this runs on Linux too). Usage: python scripts/make_icons.py [OUT_DIR]
+Writes resources/icons/fovea.png (1024x1024) and resources/icons/fovea.icns (every macOS size,
+16-512 pt at @1x and @2x, written by buildkit/icns.py, so this runs on Linux too). Usage: python scripts/make_icons.py [OUT_DIR]
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from buildkit.icns import icns_bytes  # noqa: E402
+
 SIZE = 1024
 SCALE = 2  # draw at 2x and downsample: Pillow's primitives are not anti-aliased
 BLADES = 6
-ICNS_SIZES = [(16, 16), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (1024, 1024)]
 
 
 def _polar(cx: float, cy: float, r: float, deg: float) -> tuple[float, float]:
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     img = render()
     img.save(out / "fovea.png")
-    img.save(out / "fovea.icns", sizes=ICNS_SIZES)
+    (out / "fovea.icns").write_bytes(icns_bytes(img))
     print(f"wrote {out / 'fovea.png'} and {out / 'fovea.icns'}")
     return 0
 

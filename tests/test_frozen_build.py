@@ -256,14 +256,33 @@ def test_frozen_reports_a_device_that_computes(frozen: Path, env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny LLaVA (SigLIP tower + Qwen2) converted to MLX from the source tree."""
-    from converters.convert import convert
+def tiny_llava_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny LLaVA (SigLIP tower + Qwen2) in the Hugging Face layout."""
     from tests.builders.llava import make_llava_checkpoint
 
-    root = tmp_path_factory.mktemp("llava")
-    convert(make_llava_checkpoint(root / "hf", preset="tiny-siglip-qwen2", seed=5), root / "mlx")
-    return root / "mlx"
+    return make_llava_checkpoint(tmp_path_factory.mktemp("llava") / "hf", preset="tiny-siglip-qwen2", seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tiny_llava_hf: Path) -> Path:
+    """`tiny_llava_hf` converted to MLX from the source tree."""
+    from converters.convert import convert
+
+    return convert(tiny_llava_hf, tiny_llava_hf.parent / "mlx").dst
+
+
+def test_frozen_converts_a_llava_as_models_pull_does(
+    frozen: Path, env: dict[str, str], tiny_llava_hf: Path, tiny_llava: Path, tmp_path: Path
+) -> None:
+    """`models pull` of a captioner ends in this conversion; in the bundle it runs without torch/transformers."""
+    from safetensors.numpy import load_file
+
+    r = run_frozen(
+        frozen, "models", "convert", str(tiny_llava_hf), str(tmp_path / "out"), "--no-verify", env=env
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    ours, ref = load_file(tmp_path / "out" / "model.safetensors"), load_file(tiny_llava / "model.safetensors")
+    assert ours.keys() == ref.keys() and all(np.array_equal(ours[k], ref[k]) for k in ref)
 
 
 def test_frozen_caption_image_equals_source(

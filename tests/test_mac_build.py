@@ -234,3 +234,28 @@ def test_dry_run_prints_the_sequence_and_runs_nothing(tmp_path: Path, capsys, mo
     assert lines == expected and lines[0].startswith(
         "codesign --force --options runtime --timestamp --sign ID "
     )
+
+
+def test_the_app_icon_has_every_macos_size_at_1x_and_2x() -> None:
+    from PIL import Image
+
+    from buildkit.icns import ENTRIES, icns_entries
+
+    icns = Path(__file__).resolve().parents[1] / "resources" / "icons" / "fovea.icns"
+    assert icns_entries(icns.read_bytes()) == {t: (px, px) for t, px in ENTRIES.items()}
+    # Read back by an independent reader: 16, 32, 128, 256 and 512 pt, each at scale 1 and 2.
+    sizes = set(Image.open(icns).info["sizes"])
+    assert sizes == {(pt, pt, scale) for pt in (16, 32, 128, 256, 512) for scale in (1, 2)}
+
+
+def test_macos_ci_runs_the_same_scripts_on_an_arm64_runner() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((root / ".github" / "workflows" / "macos.yml").read_text(encoding="utf-8"))
+    job = wf["jobs"]["app"]
+    assert job["runs-on"] == "macos-14"  # Apple silicon, the app's minimum macOS
+    runs = [s["run"].split()[:2] for s in job["steps"] if "run" in s]
+    assert ["bash", "scripts/test.sh"] in runs and ["scripts/build_app.sh"] in [r[:1] for r in runs]
+    assert ["scripts/release_macos.sh", "--dry-run"] in runs
+    assert all((root / r[1 if r[0] == "bash" else 0]).is_file() for r in runs if "scripts/" in " ".join(r))

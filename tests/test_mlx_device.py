@@ -17,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 METALLIB_MISSING = "Failed to load the default metallib. library not found library not found"
 
 
+def _python(code: str) -> list[str]:
+    """Run `code` in a fresh interpreter (a clean sys.modules); its stdout lines."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.splitlines()
+
+
 def test_llava_pieces_of_mlx_lm_import_where_transformers_cannot() -> None:
     """What the bundle sees: transformers is absent; the captioner's mlx-lm modules still import."""
     code = (
@@ -31,10 +38,8 @@ def test_llava_pieces_of_mlx_lm_import_where_transformers_cannot() -> None:
         "except ImportError as e:\n"
         "    print('whole package:', e.name)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
     # Only sample_utils besides the models ran; asking for the whole package reaches transformers.
-    assert r.stdout.splitlines() == ["['mlx_lm.sample_utils']", "whole package: transformers"]
+    assert _python(code) == ["['mlx_lm.sample_utils']", "whole package: transformers"]
 
 
 def test_the_placeholder_package_still_gives_the_whole_mlx_lm_where_transformers_is_installed() -> None:
@@ -46,9 +51,7 @@ def test_the_placeholder_package_still_gives_the_whole_mlx_lm_where_transformers
         "import mlx_lm\n"
         "print(callable(mlx_lm.load), mlx_lm.models.cache.make_prompt_cache.__module__)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.split() == ["True", "mlx_lm.models.cache"]
+    assert _python(code) == ["True mlx_lm.models.cache"]
 
 
 def test_the_default_device_really_computes_here() -> None:
@@ -91,3 +94,20 @@ def test_buffer_cache_is_capped_on_macos_only() -> None:
         assert mx.set_cache_limit(CACHE_LIMIT_BYTES + 1) == CACHE_LIMIT_BYTES
     finally:
         mx.set_cache_limit(before)
+
+
+def test_the_cli_says_in_one_line_that_the_gpu_cannot_load_the_model(tmp_path, monkeypatch, capsys) -> None:
+    from mlx_models.common import weights
+
+    from app.cli import main
+
+    def no_metal(path: str) -> dict:
+        raise RuntimeError(METALLIB_MISSING)
+
+    monkeypatch.setattr(weights.mx, "load", no_metal)
+    monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
+    code = main(["--backend", "mlx", "embed", "--text", "a cat", "--out", str(tmp_path / "e.npy")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "MLX cannot run on the " in err and "mlx.metallib missing beside libmlx" in err
+    assert "model.safetensors" in err and "not a readable safetensors" not in err

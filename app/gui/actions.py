@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLineEdit, QMessageBox, QPushButton, QSizePolicy, 
 
 from app.gui.drops import DropTarget
 from app.gui.grid import MAX_CELL, MIN_CELL
+from app.gui.mac_manners import add_window_menu, settings_title
 from app.gui.sidebar import VIEWS
 
 if TYPE_CHECKING:
@@ -62,9 +63,10 @@ def build_toolbar(win: MainWindow) -> tuple[SearchField, QSlider]:
     return search, zoom
 
 
-def build_menus(win: MainWindow) -> None:
+def build_menus(win: MainWindow, platform: str = sys.platform) -> None:
     def act(menu, text: str, slot: Callable[[], object], keys=(), widget: QWidget | None = None) -> QAction:
         a = QAction(text, win)
+        a.setMenuRole(QAction.MenuRole.NoRole)  # no guessing from the text; roles are set where meant
         a.setShortcuts([QKeySequence(k) for k in keys])
         a.triggered.connect(lambda _=False: slot())
         menu.addAction(a)
@@ -80,11 +82,13 @@ def build_menus(win: MainWindow) -> None:
         act(f, "Open the Demo Library", win.open_demo),
     ]
     f.addSeparator()
+    act(f, "Close Window", win.close, [QKeySequence.StandardKey.Close])
+    # Quit, Settings and About move to the application menu on macOS; nothing is left dangling.
     act(f, "Quit", win.close, [QKeySequence.StandardKey.Quit]).setMenuRole(QAction.MenuRole.QuitRole)
     e = mb.addMenu("&Edit")
     act(e, "Find", lambda: (win.search.setFocus(), win.search.selectAll()), [QKeySequence.StandardKey.Find])
     # Qt maps "Ctrl+," to Cmd+, on macOS; elsewhere there is no standard Preferences key, so it is Ctrl+,.
-    act(e, "Preferences…", lambda: open_preferences(win), ["Ctrl+,"]).setMenuRole(
+    act(e, settings_title(platform), lambda: open_preferences(win), ["Ctrl+,"]).setMenuRole(
         QAction.MenuRole.PreferencesRole
     )
     v = mb.addMenu("&View")
@@ -116,6 +120,8 @@ def build_menus(win: MainWindow) -> None:
         act(lib, "Caption Photos", win.caption_all),
     ]
     win.write_widgets += writes
+    add_window_menu(win, mb)
+    # About moves to the application menu on macOS; the Help menu keeps its other entries there.
     h = mb.addMenu("&Help")
     act(h, "How Searching Works", lambda: show_search_help(win), [QKeySequence.StandardKey.HelpContents])
     from app.gui.help import docs_url

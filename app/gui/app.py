@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.cache import evict, migrate_old_thumbnails, thumbnails_dir
 from app.core.settings import Settings
+from app.gui.mac_manners import apply_color_scheme
 from app.gui.threads import configure_global_pool
 
 DARK = {
@@ -55,14 +56,17 @@ def dark_palette() -> QPalette:
 
 
 def apply_appearance(appearance: str) -> None:
-    """system: the platform's palette (macOS follows its dark mode); light or dark: forced."""
+    """system: follow the platform (macOS dark mode included); light or dark: forced.
+
+    Qt's color scheme drives the native macOS controls and title bar; with Fusion (Linux, Windows) the
+    palette decides the colours, so it is set too.
+    """
     app = QApplication.instance()
     if app is None:
         return
-    if appearance == "dark":
-        app.setPalette(dark_palette())
-    elif appearance == "light" or (appearance == "system" and sys.platform != "darwin"):
-        app.setPalette(app.style().standardPalette())
+    apply_color_scheme(app, appearance)
+    if sys.platform != "darwin":
+        app.setPalette(dark_palette() if appearance == "dark" else app.style().standardPalette())
     app.setStyleSheet(STYLE)
 
 

@@ -24,6 +24,7 @@ from app.gui.grid import ResultsGrid
 from app.gui.grid_model import IdRole, PathRole, ResultsModel, ScoreRole
 from app.gui.jobs import JobBar
 from app.gui.library_actions import LibraryActions
+from app.gui.mac_manners import PixelRatioWatcher
 from app.gui.notices import Notices
 from app.gui.pages import EmptyPage, ErrorsPage, TagsPage
 from app.gui.sidebar import Sidebar
@@ -66,6 +67,7 @@ class MainWindow(Views, LibraryActions, QMainWindow):
             thumb_cache, size=thumb_size(self.settings.grid_cell), dpr=dpr, parent=self
         )
         self.previews = ThumbnailLoader(thumb_cache, size=480, dpr=dpr, capacity=48, parent=self)
+        self._dpr_watcher = PixelRatioWatcher(self, self.on_pixel_ratio_changed)
         self.previews.loaded.connect(self._on_preview)
         self.model = ResultsModel(self.thumbs, self)
         self.search, self.zoom = build_toolbar(self)
@@ -150,6 +152,11 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([250, 720, 330])
         self.setCentralWidget(split)
+
+    def on_pixel_ratio_changed(self, dpr: float) -> None:
+        """A screen with another pixel ratio: thumbnails and the preview are decoded again to match it."""
+        if any([loader.set_size(loader.size, dpr) for loader in (self.thumbs, self.previews)]):
+            self.grid.viewport().update()  # repainting asks for the pixmaps, which queues the new loads
 
     # ---- background calls ---------------------------------------------------------------------
     def call(self, pool: QThreadPool, fn, on_result, name: str, on_error=None) -> Call:
