@@ -213,6 +213,10 @@ def test_frozen_pull_without_network_is_one_line(frozen: Path, env: dict[str, st
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
     # The "pulling ..." progress line, then the one-line reason.
     assert len(lines) == 2 and lines[-1].startswith("fovea: ") and "network" in lines[-1]
+    # The bundle points the hub's caches into Fovea's cache folder: nothing in ~/.cache.
+    assert not (Path(env["HOME"]) / ".cache").exists()
+    hub = Path(env["FOVEA_DATA_DIR"]) / "cache" / "huggingface"
+    print(f"\n[frozen] hub cache: {sorted(p.name for p in hub.iterdir()) if hub.is_dir() else 'not created'}")
 
 
 @pytest.mark.parametrize("which", ["demo", "tiny"])
