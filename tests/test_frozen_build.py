@@ -255,6 +255,9 @@ def test_frozen_reports_a_device_that_computes(frozen: Path, env: dict[str, str]
         f"\n[frozen] MLX device: {rt['mlx_device']} ({'ok' if rt['mlx_device_ok'] else rt['mlx_device_error']})"
     )
     assert rt["mlx_device_ok"], rt["mlx_device_error"]
+    # The bundle sends the Hugging Face caches into Fovea's cache folder (nothing in ~/.cache).
+    cache = Path(env["FOVEA_DATA_DIR"]) / "cache"
+    assert (rt["cache_dir"], rt["hf_home"]) == (str(cache), str(cache / "huggingface"))
     if sys.platform == "darwin" or os.environ.get("FOVEA_REQUIRE_GPU") == "1":
         assert rt["mlx_device"] == "gpu", f"the frozen app computes on {rt['mlx_device']}, not on Metal"
 

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from app.commands.context import db_path, print_json
+from app.core.cache import thumbnails_dir
 from app.core.doctor import DoctorReport, check
 from app.core.errors import FoveaError
-from app.core.paths import user_data_dir
 
 
 def _print(report: DoctorReport) -> None:
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.library).expanduser() if args.library else db_path(args)
     if not path.is_file():
         raise FoveaError(f"{path}: no library file there")
-    thumbs = user_data_dir() / "thumbnails"
+    thumbs = thumbnails_dir()  # the user cache folder (app.core.cache), where the window keeps them
     report = check(path, thumbs)
     result = after = None
     if args.repair and report.needs_repair:

@@ -8,6 +8,7 @@ so tests hand in a small embedder. Each thread gets its own SQLite connection (`
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -198,6 +199,8 @@ class Library:
         import mlx_models.runtime as rt
         from mlx_models.device import probe_device
 
+        from app.core.cache import cache_dir
+
         st, probe = self.store, probe_device()
         return StatusReport(
             db=self.db,
@@ -213,6 +216,8 @@ class Library:
                 "mlx_device_error": probe.reason,
                 "openblas": rt.BLAS.openblas,
                 "blas": rt.BLAS.reason,
+                "cache_dir": str(cache_dir()),
+                "hf_home": os.environ.get("HF_HOME"),  # in the packaged app: inside cache_dir
             },
         )
 
