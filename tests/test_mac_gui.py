@@ -135,13 +135,27 @@ def test_pixel_ratio_watcher_reports_only_real_changes(qtbot) -> None:
     assert seen == [2.0]
 
 
-def test_moving_to_a_retina_screen_re_renders_thumbnails_at_2x(window, qtbot, tmp_path) -> None:
-    from PySide6.QtGui import QPixmap
+def test_a_new_pixel_ratio_re_decodes_thumbnails_at_it(qtbot, tmp_path) -> None:
+    from PIL import Image
 
-    thumbs = window.thumbs
-    thumbs.put(1, QPixmap(160, 120))
-    gen = thumbs.generation
+    from app.gui.thumbnails import ThumbnailLoader
+
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (400, 300), (200, 40, 40)).save(photo)
+    loader = ThumbnailLoader(tmp_path / "cache", size=100, dpr=1.0)
+    assert loader.pixmap(1, str(photo)) is None  # queued, decoded in a worker
+    qtbot.waitUntil(lambda: loader.cached(1) is not None, timeout=20_000)
+    assert loader.cached(1).devicePixelRatio() == 1.0
+    assert loader.set_size(loader.size, 2.0) and loader.cached(1) is None  # the 1x pixmap is dropped
+    assert loader.pixmap(1, str(photo)) is None
+    qtbot.waitUntil(lambda: loader.cached(1) is not None, timeout=20_000)
+    pm = loader.cached(1)
+    assert pm.devicePixelRatio() == 2.0 and max(pm.width(), pm.height()) == 200
+    assert not loader.set_size(loader.size, 2.0)  # same ratio again: nothing to redo
+
+
+def test_the_window_passes_a_new_pixel_ratio_to_thumbnails_and_previews(window) -> None:
+    thumbs, gen = window.thumbs, window.thumbs.generation
     window.on_pixel_ratio_changed(2.0)
     assert (thumbs.dpr, thumbs.pixel_size, window.previews.pixel_size) == (2.0, round(2 * thumbs.size), 960)
-    assert thumbs.cached(1) is None and thumbs.generation == gen + 1  # old pixmaps dropped, loads re-queued
-    assert not thumbs.set_size(thumbs.size, 2.0)  # same ratio again: nothing to redo
+    assert thumbs.generation == gen + 1  # queued loads at the old ratio are dropped
