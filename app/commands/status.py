@@ -31,7 +31,18 @@ def run(args: argparse.Namespace) -> int:
             info = lib.status().to_json()
     except NoLibraryError as e:  # nothing indexed yet is a state, not a failure
         if args.json:
-            print_json({"db": str(db_path(args)), "images": 0, "errors": [], "roots": [], "note": str(e)})
+            from app.core.api import runtime_info
+
+            print_json(
+                {
+                    "db": str(db_path(args)),
+                    "images": 0,
+                    "errors": [],
+                    "roots": [],
+                    "note": str(e),
+                    "runtime": runtime_info(),
+                }
+            )
         else:
             print(f"library: {db_path(args)} (none yet: run `fovea index FOLDER` to create it)")
         return 0

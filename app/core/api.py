@@ -196,12 +196,7 @@ class Library:
         return tag_counts(self.store)
 
     def status(self) -> StatusReport:
-        import mlx_models.runtime as rt
-        from mlx_models.device import probe_device
-
-        from app.core.cache import cache_dir
-
-        st, probe = self.store, probe_device()
+        st = self.store
         return StatusReport(
             db=self.db,
             by_status=st.status_counts(),
@@ -210,15 +205,7 @@ class Library:
             models=tuple((m, int(n)) for m, n in st.embedding_counts()),
             model=str(resolve_model(self.model)),
             tags=self.tag_counts().to_json(),
-            runtime={
-                "mlx_device": probe.device,
-                "mlx_device_ok": probe.ok,  # one kernel really ran there (on Metal: mlx.metallib loaded)
-                "mlx_device_error": probe.reason,
-                "openblas": rt.BLAS.openblas,
-                "blas": rt.BLAS.reason,
-                "cache_dir": str(cache_dir()),
-                "hf_home": os.environ.get("HF_HOME"),  # in the packaged app: inside cache_dir
-            },
+            runtime=runtime_info(),
         )
 
     # ---- browsing and details --------------------------------------------------------------------
@@ -482,3 +469,22 @@ class _Serialized:
     def embed_texts(self, texts):
         with self._lock:
             return self._inner.embed_texts(texts)
+
+
+def runtime_info() -> dict[str, Any]:
+    """Where and how MLX computes and where caches go; `fovea status` reports it, with or without a library."""
+    import mlx_models.runtime as rt
+    from mlx_models.device import probe_device
+
+    from app.core.cache import cache_dir
+
+    probe = probe_device()
+    return {
+        "mlx_device": probe.device,
+        "mlx_device_ok": probe.ok,  # one kernel really ran there (on Metal: mlx.metallib loaded)
+        "mlx_device_error": probe.reason,
+        "openblas": rt.BLAS.openblas,
+        "blas": rt.BLAS.reason,
+        "cache_dir": str(cache_dir()),
+        "hf_home": os.environ.get("HF_HOME"),  # in the packaged app: inside cache_dir
+    }
