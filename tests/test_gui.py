@@ -106,6 +106,7 @@ def test_empty_first_run_invites_a_drop(qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: win.stack.currentWidget() is win.empty, timeout=5000)
     assert "Drop a folder" in win.empty.title.text()
     assert win.empty.demo_btn.isVisibleTo(win)
+    win.close()  # the window's readers end before their library closes
     session.close()
 
 

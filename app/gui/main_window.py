@@ -295,8 +295,13 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         if self._save_timer.isActive():
             self._save_timer.stop()
             self._write_settings()
-        for pool in (self.thumbs.pool, self.previews.pool, self.reads, self.side):
+        pools = (self.thumbs.pool, self.previews.pool, self.reads, self.side)
+        for pool in pools:
             pool.clear()
+        # A read still running holds its thread's connection: the Library may only close after it ends
+        # (closing a connection under a running statement can crash SQLite's module).
+        for pool in (*pools, self.writes):  # queued writes (tag decisions) still land
+            pool.waitForDone(5000)
         super().closeEvent(e)
 
     def keyPressEvent(self, e) -> None:
