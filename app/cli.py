@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--text", action="append", default=[], metavar="TEXT")
     e.add_argument("--out", required=True, metavar="FILE.npy")
 
+    x = sub.add_parser("explain", help="heat map of where in IMAGE the match with the query comes from")
+    x.add_argument("image", metavar="IMAGE")
+    x.add_argument(
+        "terms", nargs="*", metavar="TERM", help='query terms as for search; "-text" also after --'
+    )
+    x.add_argument("--out", metavar="MAP.png", help="write the photo with the map blended over it")
+    _add_json(x)
+
     t = sub.add_parser("tag", help="zero-shot tag the library (abstains when unsure)")
     t.add_argument("--labels", help="vocabulary file, one label per line (default: the bundled one)")
     t.add_argument("--min-score", type=float)
@@ -160,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     register_converters(_load_converter)  # the entry point wires converters/ into core (see model_install)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command == "search":
+    if extra and args.command in ("search", "explain"):
         # rclip-style negative terms ("-red") look like options to argparse: take them as terms.
         unknown = [t for t in extra if not t.startswith("-") or t.startswith("--")]
         if unknown:
@@ -168,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.terms += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command == "search" and not args.terms:
-        parser.error("search needs at least one TERM")
+    if args.command in ("search", "explain") and not args.terms:
+        parser.error(f"{args.command} needs at least one TERM")
     if args.command is None:
         args.command, args.folder = "gui", None
     from app.commands import dispatch

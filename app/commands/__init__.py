@@ -15,6 +15,7 @@ _HANDLERS = {
     "similar": "search",
     "duplicates": "search",
     "embed": "embed",
+    "explain": "explain",
     "tag": "tags",
     "tags": "tags",
     "caption": "captions",

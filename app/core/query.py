@@ -8,15 +8,19 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from app.core.decode import EXTENSIONS
 from app.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from app.core.backends import Embedder
 
 IMAGE_EXTENSIONS = EXTENSIONS  # every format the decoder reads, RAW and HEIC included
 
@@ -137,3 +141,37 @@ def split_query_line(text: str) -> list[str]:
         terms.append(tok)
         joinable = not is_file and " " not in tok  # a quoted phrase is a whole term
     return terms
+
+
+def embed_file(embedder: Embedder, path: Path) -> np.ndarray:
+    """A query image's normalised vector, embedded from the file; UsageError when it cannot be read."""
+    from app.core.decode import DecodeError, open_image
+
+    if not path.is_file():
+        raise UsageError(f"image {str(path)!r} does not exist")
+    try:
+        decoded = open_image(path)
+    except DecodeError as e:
+        raise UsageError(f"cannot read query image: {e}") from e
+    return embedder.embed_images([decoded.image])[0]
+
+
+def embed_query(
+    embedder: Embedder,
+    terms: list[QueryTerm],
+    image_vector: Callable[[Path], np.ndarray] | None = None,
+) -> np.ndarray:
+    """normalise(sum w_i * v_i) over parsed terms, texts embedded in one batch.
+
+    `image_vector` gives an image term's vector (search passes one that prefers the stored vector);
+    by default the file is embedded.
+    """
+    vecs = np.zeros((len(terms), embedder.dim), np.float32)
+    texts = [i for i, t in enumerate(terms) if t.kind == "text"]
+    if texts:
+        vecs[texts] = embedder.embed_texts([terms[i].value for i in texts])
+    for i, t in enumerate(terms):
+        if t.kind == "image":
+            path = Path(t.value)
+            vecs[i] = image_vector(path) if image_vector else embed_file(embedder, path)
+    return combine(vecs, np.array([t.weight for t in terms]))

@@ -17,10 +17,9 @@ import numpy as np
 
 from app.core.backends import Embedder
 from app.core.contracts import Hit
-from app.core.decode import DecodeError, open_image
 from app.core.errors import UsageError
 from app.core.index_file import IndexFileError, index_path, load_index, save_index
-from app.core.query import QueryTerm, check_date, combine, parse_query
+from app.core.query import QueryTerm, check_date, embed_file, embed_query, parse_query
 from app.core.vector_index import IndexConfig, VectorIndex
 from app.core.vocabulary import unknown_reason, vocabulary_for
 from app.core.weak_match import WeakMatchRule, calibration_for, lifts, neutral_vectors
@@ -190,15 +189,8 @@ class SearchEngine:
         return lifts(vectors, scores, self._neutral[kind])
 
     def query_vector(self, terms: list[QueryTerm]) -> np.ndarray:
-        """normalise(sum w_i * v_i) over the parsed terms, texts embedded in one batch."""
-        vecs = np.zeros((len(terms), self.embedder.dim), np.float32)
-        texts = [i for i, t in enumerate(terms) if t.kind == "text"]
-        if texts:
-            vecs[texts] = self.embedder.embed_texts([terms[i].value for i in texts])
-        for i, t in enumerate(terms):
-            if t.kind == "image":
-                vecs[i] = self._image_vector(Path(t.value))[1]
-        return combine(vecs, np.array([t.weight for t in terms]))
+        """normalise(sum w_i * v_i) over the parsed terms; a library image's stored vector is used when present."""
+        return embed_query(self.embedder, terms, lambda p: self._image_vector(p)[1])
 
     def _stored_vector(self, image_id: int) -> np.ndarray | None:
         v = self.store.f16_vectors(self.model_id, [image_id])
@@ -215,13 +207,7 @@ class SearchEngine:
             v = self._stored_vector(image_id)
             if v is not None:
                 return image_id, v
-        if not path.is_file():
-            raise UsageError(f"image {str(path)!r} does not exist")
-        try:
-            decoded = open_image(path)
-        except DecodeError as e:
-            raise UsageError(f"cannot read query image: {e}") from e
-        return image_id, self.embedder.embed_images([decoded.image])[0]
+        return image_id, embed_file(self.embedder, path)
 
     def search(
         self,

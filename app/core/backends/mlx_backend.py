@@ -39,6 +39,9 @@ class MlxEmbedder:
         self.logit_bias = float(m.logit_bias.item()) if hasattr(m, "logit_bias") else None
         self.dim = bundle.embed_dim
         self.image_size = int(bundle.config.vision_config.image_size)
+        self.patch_size = int(
+            bundle.config.vision_config.patch_size
+        )  # the occlusion grid of app.core.explain
         self.device = mlx_models.runtime.device_name()
 
     def preprocess(self, image: Image.Image) -> np.ndarray:

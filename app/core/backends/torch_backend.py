@@ -117,6 +117,7 @@ class TorchEmbedder:
         head = model.text_projection if self.model_type == "clip" else model.text_model.head
         self.dim = int(head.out_features)
         self.image_size = int(hf_cfg.vision_config.image_size)
+        self.patch_size = int(hf_cfg.vision_config.patch_size)  # the occlusion grid of app.core.explain
 
     @staticmethod
     def _load(model: Any, state: dict[str, Any], folder: Path) -> None:

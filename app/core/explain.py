@@ -1,0 +1,217 @@
+"""Why an image matches a query: occlusion sensitivity on the model's patch grid.
+
+A window of patches is set to 0 in the model's normalised input (the preprocessing's mean colour,
+i.e. a flat grey), every window is embedded through the embedder's own `embed_pixels`, and each
+cell's heat is the drop of the query's cosine, averaged over the windows that cover it. It needs no
+model internals, so it works for CLIP and SigLIP, on both backends, quantized or not. On the demo
+model it measured a pointing game of 0.95 where patch-token similarity gave 0.12 (issue 19).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from app.core.backends import Embedder
+from app.core.errors import UsageError
+
+StopFn = Callable[[], bool]
+
+
+class PatchEmbedder(Embedder, Protocol):
+    """An embedder whose image tower cuts its input into square patches of `patch_size` pixels."""
+
+    patch_size: int
+
+
+@dataclass(frozen=True)
+class ExplainProgress:
+    done: int  # occluded copies embedded so far
+    total: int  # copies this explanation embeds (the unoccluded one included)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    score: float  # cosine of the normalised query with the whole image, as search ranks it
+    grid: np.ndarray  # (rows, cols) float32, top row first: mean drop of the score when the cell is greyed
+    peak: tuple[float, float]  # (x, y) of the strongest cell's centre, fractions of the photo's width, height
+    box: tuple[
+        float, float, float, float
+    ]  # (left, top, right, bottom) of the photo the model sees, fractions
+    windows: int  # occluded copies embedded
+
+    @property
+    def peak_value(self) -> float:
+        return float(self.grid.max())
+
+    def to_json(self, query: str | list[str]) -> dict:
+        """The `fovea explain --json` object: query, score, grid (rows x cols, top row first), peak."""
+        return {
+            "query": query,
+            "score": self.score,
+            "grid": [[float(v) for v in row] for row in self.grid],
+            "peak": [self.peak[0], self.peak[1]],
+        }
+
+
+def input_geometry(embedder: Embedder, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where the model's input pixels come from in a photo of `size` (w, h): x = a0 + a1 * column, y likewise.
+
+    Found by preprocessing a black, a white and an x/y ramp image, so whatever the processor does
+    (CLIP's shortest-edge resize and centre crop, SigLIP's squash) is measured, not re-implemented.
+    Returns two (intercept, slope) pairs mapping input pixel coordinates to photo fractions.
+    """
+    w, h = size
+    gx = np.round(255 * (np.arange(w) + 0.5) / w).astype(np.uint8)
+    gy = np.round(255 * (np.arange(h) + 0.5) / h).astype(np.uint8)
+    ramp = np.zeros((h, w, 3), np.uint8)
+    ramp[..., 0], ramp[..., 1] = gx[None, :], gy[:, None]
+    black = embedder.preprocess(Image.new("RGB", size, (0, 0, 0)))
+    white = embedder.preprocess(Image.new("RGB", size, (255, 255, 255)))
+    frac = (embedder.preprocess(Image.fromarray(ramp)) - black) / np.maximum(white - black, 1e-6)  # (H, W, 3)
+    rows, cols = frac.shape[:2]
+    # The normalisation is affine per channel, so these are the ramp's values; fit lines through them.
+    fx = np.polyfit(np.arange(cols) + 0.5, np.median(frac[..., 0], axis=0), 1)[::-1]
+    fy = np.polyfit(np.arange(rows) + 0.5, np.median(frac[..., 1], axis=1), 1)[::-1]
+    return fx, fy
+
+
+def windows(rows: int, cols: int, size: int, centres: list[tuple[int, int]]) -> np.ndarray:
+    """(n, rows, cols) bool masks of `size` x `size` cell windows centred on `centres`, clipped at the edges."""
+    masks = np.zeros((len(centres), rows, cols), bool)
+    half = size // 2
+    for i, (r, c) in enumerate(centres):
+        masks[i, max(0, r - half) : r + size - half, max(0, c - half) : c + size - half] = True
+    return masks
+
+
+def plan_centres(rows: int, cols: int, stride: int) -> list[tuple[int, int]]:
+    """Window centres every `stride` cells, the last row and column always included."""
+    rs = sorted(set(range(0, rows, stride)) | {rows - 1})
+    cs = sorted(set(range(0, cols, stride)) | {cols - 1})
+    return [(r, c) for r in rs for c in cs]
+
+
+def explain(
+    embedder: PatchEmbedder,
+    image: Image.Image,
+    query: np.ndarray,
+    *,
+    window: int = 3,
+    coarse_stride: int = 1,
+    refine_radius: int = 2,
+    batch_size: int = 16,
+    should_stop: StopFn | None = None,
+) -> Generator[ExplainProgress, None, Explanation | None]:
+    """Yield progress while embedding occluded copies of `image`; return the `Explanation` (None if stopped).
+
+    `query` is the normalised query vector (d,). `coarse_stride` > 1 first places windows every
+    that many cells, then places every window within `refine_radius` cells of the coarse peak.
+    """
+    if window < 1 or coarse_stride < 1 or batch_size < 1:
+        raise UsageError("window, coarse_stride and batch_size must be at least 1")
+    q = np.asarray(query, np.float32).reshape(-1)
+    pixels = embedder.preprocess(image.convert("RGB"))  # (H, W, 3), normalised
+    p = int(embedder.patch_size)
+    rows, cols = pixels.shape[0] // p, pixels.shape[1] // p
+    if rows < 1 or cols < 1:
+        raise UsageError(f"model input {pixels.shape[:2]} is smaller than one {p}-pixel patch")
+
+    coarse = plan_centres(rows, cols, coarse_stride)
+    total = 1 + len(coarse)
+    done = 0
+    base = float(embedder.embed_pixels(pixels[None])[0] @ q)
+    drop_sum = np.zeros((rows, cols), np.float64)
+    count = np.zeros((rows, cols), np.int64)
+
+    def run(centres: list[tuple[int, int]]) -> Generator[ExplainProgress, None, bool]:
+        nonlocal done
+        for start in range(0, len(centres), batch_size):
+            if should_stop is not None and should_stop():
+                return False
+            masks = windows(rows, cols, window, centres[start : start + batch_size])  # (n, rows, cols)
+            keep = ~np.repeat(np.repeat(masks, p, axis=1), p, axis=2)  # (n, rows*p, cols*p)
+            batch = np.repeat(pixels[None], len(masks), axis=0)
+            batch[:, : rows * p, : cols * p] *= keep[..., None]
+            drops = base - embedder.embed_pixels(batch) @ q  # (n,)
+            drop_sum[...] += np.tensordot(drops, masks, axes=1)
+            count[...] += masks.sum(axis=0)
+            done += len(masks)
+            yield ExplainProgress(done + 1, total)
+        return True
+
+    yield ExplainProgress(1, total)
+    if not (yield from run(coarse)):
+        return None
+    if coarse_stride > 1:
+        r0, c0 = np.unravel_index(int(np.argmax(drop_sum / np.maximum(count, 1))), (rows, cols))
+        seen = set(coarse)
+        near = [
+            (r, c)
+            for r in range(max(0, r0 - refine_radius), min(rows, r0 + refine_radius + 1))
+            for c in range(max(0, c0 - refine_radius), min(cols, c0 + refine_radius + 1))
+            if (r, c) not in seen
+        ]
+        total += len(near)
+        if not (yield from run(near)):
+            return None
+
+    grid = (drop_sum / np.maximum(count, 1)).astype(np.float32)
+    fx, fy = input_geometry(embedder, image.size)
+    r, c = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    peak = (
+        float(np.clip(fx[0] + fx[1] * (c + 0.5) * p, 0, 1)),
+        float(np.clip(fy[0] + fy[1] * (r + 0.5) * p, 0, 1)),
+    )
+    box = (
+        float(np.clip(fx[0], 0, 1)),
+        float(np.clip(fy[0], 0, 1)),
+        float(np.clip(fx[0] + fx[1] * cols * p, 0, 1)),
+        float(np.clip(fy[0] + fy[1] * rows * p, 0, 1)),
+    )
+    return Explanation(base, grid, peak, box, done)
+
+
+def run_to_end(gen: Generator[ExplainProgress, None, Explanation | None]) -> Explanation | None:
+    """Drain an `explain` generator (for callers that show no progress)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+# A perceptual dark-to-bright ramp (close to matplotlib's "inferno"), interpolated in numpy.
+_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)
+
+
+def colour_map(heat: np.ndarray) -> np.ndarray:
+    """(h, w) values in 0..1 -> (h, w, 3) uint8 colours along the ramp."""
+    t = np.clip(heat, 0, 1) * (len(_RAMP) - 1)
+    stops = np.arange(len(_RAMP))
+    return np.stack([np.interp(t, stops, _RAMP[:, k]) for k in range(3)], axis=-1).astype(np.uint8)
+
+
+def heat_image(image: Image.Image, result: Explanation, strength: float = 0.6) -> Image.Image:
+    """`image` with the map blended over the part the model sees: hot cells opaque, cold ones see-through.
+
+    Only positive drops count (greying a cell that made the match worse is no evidence for it), scaled
+    by the strongest cell, so the map shows where the match is, not how strong it is.
+    """
+    base = image.convert("RGB")
+    w, h = base.size
+    left, top, right, bottom = result.box
+    x0, y0 = round(left * w), round(top * h)
+    x1, y1 = max(x0 + 1, round(right * w)), max(y0 + 1, round(bottom * h))
+    peak = max(result.peak_value, 1e-12)
+    cells = Image.fromarray(np.clip(result.grid / peak, 0, 1).astype(np.float32))  # mode "F"
+    heat = np.asarray(cells.resize((x1 - x0, y1 - y0), Image.BILINEAR), np.float32)  # (h', w')
+    photo = np.asarray(base, np.float32)
+    region = photo[y0:y1, x0:x1]
+    alpha = (strength * heat)[..., None]
+    photo[y0:y1, x0:x1] = region * (1 - alpha) + colour_map(heat).astype(np.float32) * alpha
+    return Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
