@@ -130,7 +130,20 @@ def test_cli_json_shape_and_map_file(tmp_path, capsys):
     query = _prompt(target.colour, target.kind)
     out = tmp_path / "map.png"
     code = main(
-        ["--model", str(MODEL), "--backend", "mlx", "explain", str(photo), query, "--json", "--out", str(out)]
+        [
+            "--db",
+            str(tmp_path / "lib.db"),
+            "--model",
+            str(MODEL),
+            "--backend",
+            "mlx",
+            "explain",
+            str(photo),
+            query,
+            "--json",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
@@ -149,15 +162,18 @@ def test_cli_json_shape_and_map_file(tmp_path, capsys):
 
 
 def test_cli_explain_errors(tmp_path, capsys):
-    photo = tmp_path / "p.png"
+    photo, db = tmp_path / "p.png", str(tmp_path / "lib.db")
     Image.new("RGB", (40, 40)).save(photo)
-    assert main(["--model", str(MODEL), "explain", str(photo), "-cat"]) == 2
+    assert main(["--db", db, "--model", str(MODEL), "explain", str(photo), "-cat"]) == 2
     assert "positive weight" in capsys.readouterr().err
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
-    assert main(["--model", str(MODEL), "explain", str(broken), "a red circle"]) == 1
+    assert main(["--db", db, "--model", str(MODEL), "explain", str(broken), "a red circle"]) == 1
     assert "broken.jpg" in capsys.readouterr().err
-    assert main(["--model", str(MODEL), "explain", str(photo), "a red circle", "--out", str(photo)]) == 1
+    assert (
+        main(["--db", db, "--model", str(MODEL), "explain", str(photo), "a red circle", "--out", str(photo)])
+        == 1
+    )
     assert "refusing to overwrite" in capsys.readouterr().err
 
 

@@ -328,6 +328,25 @@ class Library:
             result = engine.similar(image, k=k, **filters.as_kwargs())
         return self._with_tags(result)
 
+    def explain_job(
+        self, image: str | Path, query: str | Sequence[str], should_stop: StopFn | None = None
+    ) -> Job:
+        """Occlusion map of where `image` matches the query (terms as for `search`); returns an
+        `Explanation`, or None when stopped. Image terms use the library's stored vector, as search does."""
+        from app.core.decode import open_image
+        from app.core.explain import explain
+        from app.core.query import parse_query
+
+        lines = [query] if isinstance(query, str) else list(query)
+        terms = parse_query([t for line in lines for t in split_query_line(line)])
+        photo = open_image(Path(image)).image  # a broken file raises DecodeError naming it
+        engine = self.engine()
+        with self._search_lock:
+            vec = engine.query_vector(terms)
+        return (
+            yield from as_job(JobKind.EXPLAIN, explain(engine.embedder, photo, vec, should_stop=should_stop))
+        )
+
     def _with_tags(self, result: SearchResult) -> SearchResult:
         """The result with every hit carrying its applied tags."""
         tags = self.store.applied_tags([h.image_id for h in result.hits])
@@ -457,6 +476,8 @@ class _Serialized:
         self.logit_scale, self.logit_bias = inner.logit_scale, inner.logit_bias
         self.preprocess = inner.preprocess  # pure and thread-safe: decode workers call it in parallel
         self.folder = inner.folder  # the model folder its notes (vocabulary, weak-match cuts) come from
+        if hasattr(inner, "patch_size"):  # patch-grid towers only: what app.core.explain needs
+            self.patch_size = inner.patch_size
 
     def embed_pixels(self, pixels):
         with self._lock:

@@ -102,6 +102,7 @@ class JobKind(enum.Enum):
     DEMO = "Preparing the demo"
     PULL = "Pulling"
     CONVERT = "Converting"
+    EXPLAIN = "Explaining"
 
     @property
     def label(self) -> str:
