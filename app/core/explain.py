@@ -4,7 +4,9 @@ A window of patches is set to 0 in the model's normalised input (the preprocessi
 i.e. a flat grey), every window is embedded through the embedder's own `embed_pixels`, and each
 cell's heat is the drop of the query's cosine, averaged over the windows that cover it. It needs no
 model internals, so it works for CLIP and SigLIP, on both backends, quantized or not. On the demo
-model it measured a pointing game of 0.95 where patch-token similarity gave 0.12 (issue 19).
+model the peak falls inside the named shape in 0.975 of 40 scenes (bench/explain.py; a prototype's
+patch-token similarity gave 0.12). A coarse pass refined around its peak halves the copies but
+scored 0.875, so every window is embedded by default.
 """
 
 from __future__ import annotations
