@@ -185,3 +185,16 @@ def test_heat_image_leaves_the_uncovered_part_alone(demo):
     out = np.asarray(heat_image(img, e))
     src = np.asarray(img)
     assert (out[:, :30] == src[:, :30]).all() and (out[:, 98:] == src[:, 98:]).all()
+
+
+@pytest.mark.slow
+def test_an_8_bit_quantized_model_points_at_the_same_cells(tmp_path, demo):
+    from converters.convert import convert
+
+    quantized = open_embedder(convert(MODEL, tmp_path / "q8", quantize=8).dst, "mlx")
+    for item in pointing_items(11, 3):
+        img = scenes.render(item.scene)
+        q = demo.embed_texts([item.present_prompt])[0]
+        a = run_to_end(explain(demo, img, q))
+        b = run_to_end(explain(quantized, img, q))
+        assert a.peak == b.peak and np.corrcoef(a.grid.ravel(), b.grid.ravel())[0, 1] >= 0.95
