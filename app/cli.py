@@ -197,9 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FoveaError as e:
         print(f"fovea: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fovea: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # a second stop signal: the batch in flight was rolled back
+        from app.commands.progress import say
+
+        say("fovea: interrupted; the batch in flight was rolled back, everything before it is kept")
+        return 128 + getattr(e, "signum", 2)
     except Exception as e:  # a bug or an unforeseen condition: still one line (FOVEA_DEBUG=1 for the trace)
         if os.environ.get("FOVEA_DEBUG"):
             raise

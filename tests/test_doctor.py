@@ -108,6 +108,8 @@ def test_truncated_library_is_salvaged_row_by_row_keeping_the_damaged_file(tmp_p
     with open(db, "r+b") as f:
         f.truncate(size * 6 // 10)
     damaged = sha(db)
+    index_file = tmp_path / "lib.sqlite.m-0123456789.fvx"  # a persisted index of the damaged store
+    index_file.write_bytes(b"FOVEAIX\0")
     plain, intact = intact_rows(db, vectors, tmp_path)
     report = check(db)
     assert report.damaged and report.needs_repair
@@ -119,6 +121,7 @@ def test_truncated_library_is_salvaged_row_by_row_keeping_the_damaged_file(tmp_p
     assert embedded == intact and plain <= len(embedded) < N and images == N
     assert result.damaged_copy is not None and sha(result.damaged_copy) == damaged
     assert check(db).findings[0].ok  # integrity of the new file
+    assert not index_file.exists() and result.removed["stale index files"] == 1
     print(f"truncated to 60%: kept {images}/{N} images, {len(embedded)}/{N} embeddings (plain read {plain})")
 
 
@@ -184,14 +187,15 @@ def test_foreign_rows_are_reported_and_removed_after_a_backup(tmp_path):
     assert not check(db).needs_repair
 
 
-def test_cli_doctor_repairs_and_reports_in_json(tmp_path, capsys):
+def test_cli_doctor_repairs_and_reports_in_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
     db = tmp_path / "lib.sqlite"
     build_library(db, 400)
     with open(db, "r+b") as f:
         f.truncate(db.stat().st_size // 2)
     assert main(["doctor", str(db)]) == 1
     out = capsys.readouterr().out
-    assert "BAD integrity" in out and "fovea doctor --repair" in out
+    assert "BAD  integrity: database disk image is malformed" in out and "fovea doctor --repair" in out
     assert main(["doctor", str(db), "--repair", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert not info["healthy"] and info["after"]["findings"][0]["ok"]
@@ -217,7 +221,8 @@ def test_sqlite3_command_recover_when_the_installed_one_has_it(tmp_path):
     assert 0 < len(embedded) < 300 and images > 0
 
 
-def test_cli_says_where_the_copy_made_before_an_upgrade_is(tmp_path, capsys):
+def test_cli_says_where_the_copy_made_before_an_upgrade_is(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
     db = tmp_path / "lib.sqlite"
     conn = sqlite3.connect(db, isolation_level=None)
     from app.core.store import migrate
@@ -230,3 +235,25 @@ def test_cli_says_where_the_copy_made_before_an_upgrade_is(tmp_path, capsys):
     assert f"upgraded the library from schema v1; the file as it was is kept at {copy}" in err
     assert "to go back: quit Fovea, then copy that file over" in err
     assert main(["--db", str(db), "status", "--json"]) == 0 and "upgraded" not in capsys.readouterr().err
+
+
+def test_stale_persisted_indexes_are_reported_and_repair_deletes_only_those(tmp_path):
+    from app.core.index_file import index_path, save_index
+    from app.core.vector_index import VectorIndex
+
+    db = tmp_path / "lib.sqlite"
+    build_library(db, 40)
+    with Store(db) as s:
+        ids, q, scales, last = s.embedding_rows("m")
+        index = VectorIndex(DIM)
+        index.add(ids, q, scales)
+        current, old = index_path(db, "m"), index_path(db, "old-model")
+        save_index(current, index, generation=s.vectors_generation(), last_rowid=last, model_id="m")
+        save_index(old, index, generation=s.vectors_generation() - 1, last_rowid=last, model_id="old-model")
+    by = {f.check: f for f in check(db).findings}
+    assert not by["persisted_index"].ok and by["persisted_index"].detail == "2 index file(s), 1 stale"
+    assert not check(db).needs_repair  # a stale index is rebuilt by the next search: advice, not a fault
+    result = repair(db)
+    assert result.removed == {"stale index files": 1} and current.is_file() and not old.exists()
+    assert check(db).healthy is False  # /photos is offline here; everything else is sound
+    assert all(f.ok for f in check(db).findings if f.check != "roots_offline")

@@ -285,3 +285,37 @@ def test_pyside_signals_do_not_leak_references(qtbot):
         src.sig.emit(i)
         obj.setObjectName(f"n{i}")
     assert abs(sys.getrefcount(True) - before[0]) < 10 and abs(sys.getrefcount(None) - before[1]) < 10
+
+
+def test_quitting_during_a_job_asks_then_stops_after_the_batch_and_closes(qtbot, tmp_path, monkeypatch):
+    """The window never closes mid-batch: 'No' keeps it open with the job running; 'Yes' cancels the job,
+    which ends at a batch boundary with its batches committed, and then the window closes."""
+    import threading
+
+    from app.core.contracts import JobKind
+    from app.gui import quit_guard
+
+    win, session = open_window(qtbot, tmp_path, monkeypatch, FakeEmbedder())
+    committed, gate = [], threading.Event()
+
+    def job(should_stop):
+        for k in range(1000):
+            gate.wait(0.02)
+            committed.append(k)  # stands for one committed batch
+            yield k
+            if should_stop():
+                return k
+
+    answers = []
+    monkeypatch.setattr(quit_guard, "ask_stop", lambda parent, name: answers.pop(0))
+    assert win.jobs.start(job, JobKind.INDEX, "Indexing")
+    qtbot.waitUntil(lambda: len(committed) >= 2, timeout=WAIT_MS)
+    answers.append(False)
+    win.close()
+    assert win.isVisible() and win.jobs.running  # "keep running"
+    answers.append(True)
+    win.close()
+    assert win.isVisible() and "after the current batch" in win.jobs.label.text()
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=WAIT_MS)
+    assert not win.jobs.running and len(committed) < 1000 and answers == []
+    session.close()

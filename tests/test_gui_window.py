@@ -551,3 +551,42 @@ def test_review_order_and_next_row_helpers():
     assert next_row([1, 4, 5], 4, [GridItem(1, ""), GridItem(5, "")]) == 1
     assert next_row([1, 4, 5], 5, [GridItem(1, ""), GridItem(4, "")]) == 1  # the last one: the one before
     assert next_row([1, 4, 5], 4, [GridItem(1, ""), GridItem(4, "")]) == 1  # still listed: stays on it
+
+
+def test_a_damaged_library_can_be_repaired_from_the_dialog(qtbot, tmp_path, monkeypatch):
+    """A truncated file (SQLite refuses it whole) is salvaged by the dialog's Repair, then opens; a file
+    whose table of contents is gone cannot be, and the dialog comes back saying why."""
+    from app.gui.library_problem import NEW, REPAIR, LibraryProblemDialog, open_library
+    from tests.test_doctor import build_library
+
+    monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
+    db = tmp_path / "lib.sqlite"
+    build_library(db, 600)
+    with open(db, "r+b") as f:
+        f.truncate(db.stat().st_size * 7 // 10)
+    seen = []
+
+    def ask(problem):
+        seen.append(problem)
+        dlg = LibraryProblemDialog(problem)
+        assert dlg.repair_btn.isVisibleTo(dlg)
+        return REPAIR, None
+
+    lib = open_library(db, None, "auto", ask=ask)
+    assert lib is not None and [p.kind for p in seen] == ["corrupt"]
+    assert lib.store.conn.execute("SELECT count(*) FROM images").fetchone()[0] == 600
+    assert len(list(tmp_path.glob("lib.damaged-*.sqlite"))) == 1
+    lib.close()
+
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\x00\xff" * ((4096 - 100) // 2)  # the schema page is gone: nothing to salvage
+    db.write_bytes(bytes(data))
+    answers, notes = [REPAIR, NEW], []
+
+    def ask_again(problem):
+        notes.append(problem.detail)
+        return answers.pop(0), None
+
+    lib = open_library(db, None, "auto", ask=ask_again)
+    assert lib is not None and answers == [] and "The repair did not succeed" in notes[1]
+    lib.close()

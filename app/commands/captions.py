@@ -54,6 +54,8 @@ def run_caption(args: argparse.Namespace) -> int:
             shown = [(p, r) for p, r, _ in lib.errors() if r.startswith("caption:")][:20]
             for path, reason in shown:
                 err(f"error: {path}: {reason}")
+        if should_stop():  # stopped by a signal: the captions written so far are kept
+            return should_stop.exit_code
     return 0
 
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from app.commands.context import db_path, print_json
 from app.core.cache import thumbnails_dir
-from app.core.doctor import DoctorReport, check
+from app.core.doctor import REPAIRABLE, DoctorReport, check
 from app.core.errors import FoveaError
 
 
 def _print(report: DoctorReport) -> None:
     print(f"library: {report.db}")
     for f in report.findings:
-        print(f"{'ok ' if f.ok else 'BAD'} {f.check}: {f.detail}")
+        mark = "ok  " if f.ok else "BAD " if f.check in REPAIRABLE or f.check == "schema" else "note"
+        print(f"{mark} {f.check}: {f.detail}")
         if f.advice:
             print(f"    -> {f.advice}")
 
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     thumbs = thumbnails_dir()  # the user cache folder (app.core.cache), where the window keeps them
     report = check(path, thumbs)
     result = after = None
-    if args.repair and report.needs_repair:
+    if args.repair and (
+        report.needs_repair or any(f.check == "persisted_index" and not f.ok for f in report.findings)
+    ):
         result = repair(path)
         after = check(path, thumbs)
     if args.json:

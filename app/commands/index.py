@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from app.commands.context import demo_notice, err, open_library
-from app.commands.progress import bar, drive, graceful_interrupt
+from app.commands.progress import StopRequest, bar, drive, graceful_interrupt, say
 from app.core.api import Library
 from app.core.contracts import JobProgress
 from app.core.errors import UsageError
@@ -40,19 +39,25 @@ def run_index(
         summary = drive(job, show) or IndexSummary()
     for b in bars.values():
         b.close()
-    print(
+    say(
         f"indexed: {summary.embedded} embedded, {summary.added} new, {summary.updated} changed, "
         f"{summary.moved} moved, {summary.missing} missing, {summary.skipped} unchanged, {summary.errors} errors"
         + (f", {summary.in_cloud} in iCloud (not downloaded)" if summary.in_cloud else "")
         + (f"; {summary.other_files} other files (not images) passed over" if summary.other_files else "")
-        + (" (stopped early; rerun to continue)" if summary.stopped else ""),
-        file=sys.stderr,
+        + (" (stopped early; rerun to continue)" if summary.stopped else "")
     )
     for note in summary.notes:
-        err(note)
+        say(note)
     for root in summary.offline_roots:
-        err(f"offline: {root} (unreadable or unmounted; its photos are kept, none marked missing)")
+        say(f"offline: {root} (unreadable or unmounted; its photos are kept, none marked missing)")
     return summary
+
+
+def stopped_note(stop: StopRequest, summary: IndexSummary) -> str:
+    return (
+        f"fovea: stopped by {stop.name}: {summary.embedded} images embedded this run are saved; "
+        "run the same command again to continue"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{f}: not a folder")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    with open_library(args) as lib:
+    with open_library(args) as lib, graceful_interrupt() as stop:
         lib.embedder()  # a model that cannot be opened fails before the scan
         demo_notice(lib, [f.resolve() for f in folders])
         from app.core.settings import Settings
@@ -71,9 +76,12 @@ def run(args: argparse.Namespace) -> int:
         summary = run_index(lib, [f.resolve() for f in folders], args.batch_size, icloud)
         if summary.errors:
             for path, reason, _ in lib.errors(limit=20):
-                err(f"error: {path}: {reason}")
+                say(f"error: {path}: {reason}")
             if summary.errors > 20:
-                err(f"... and {summary.errors - 20} more (fovea status --json lists them all)")
+                say(f"... and {summary.errors - 20} more (fovea status --json lists them all)")
+        if stop():
+            say(stopped_note(stop, summary))
+            return stop.exit_code
         if args.watch:
             from app.commands.watch import watch
 

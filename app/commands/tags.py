@@ -43,6 +43,8 @@ def run_tag(args: argparse.Namespace) -> int:
             )
         counts = lib.tag_counts().by_status
         print("tags: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        if should_stop():  # stopped by a signal: every block written so far is kept
+            return should_stop.exit_code
     return 0
 
 

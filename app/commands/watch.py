@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ def watch(lib: Library, folders: list[Path], stop: threading.Event | None = None
     except ImportError as e:
         raise FoveaError("--watch needs the watchdog package (pip install watchdog)") from e
     from app.commands.index import run_index
+    from app.commands.progress import graceful_interrupt, say
 
     dirty = threading.Event()
 
@@ -34,16 +34,19 @@ def watch(lib: Library, folders: list[Path], stop: threading.Event | None = None
     for f in folders:
         observer.schedule(Handler(), str(f), recursive=True)
     observer.start()
-    print(f"watching {len(folders)} folder(s); Ctrl-C to stop", file=sys.stderr)
-    try:
-        while not (stop and stop.is_set()):
-            if dirty.wait(timeout=0.5):
-                time.sleep(SETTLE_S)
-                dirty.clear()
-                run_index(lib, [f.resolve() for f in folders])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        observer.stop()
-        observer.join()
+    say(f"watching {len(folders)} folder(s); Ctrl-C to stop")
+    # A stop signal (Ctrl-C, SIGTERM, SIGHUP) ends the re-index in flight after its batch, then the watch.
+    with graceful_interrupt() as signalled:
+        try:
+            while not (stop and stop.is_set()) and not signalled():
+                if dirty.wait(timeout=0.5):
+                    time.sleep(SETTLE_S)
+                    dirty.clear()
+                    run_index(lib, [f.resolve() for f in folders])
+        finally:
+            observer.stop()
+            observer.join()
+    if signalled():
+        say(f"fovea: stopped watching ({signalled.name}); everything indexed so far is saved")
+        return signalled.exit_code
     return 0

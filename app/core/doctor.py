@@ -7,6 +7,7 @@ Each finding says what is wrong and what the person can do about it.
 
 from __future__ import annotations
 
+import glob
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -147,6 +148,45 @@ def root_findings(conn: sqlite3.Connection) -> list[Finding]:
     ]
 
 
+def index_files(db: Path) -> list[Path]:
+    """Persisted search indexes beside the library (app.core.index_file), one per model."""
+    return sorted(db.parent.glob(f"{glob.escape(db.name)}.*.fvx"))
+
+
+def stale_index_files(conn: sqlite3.Connection, db: Path) -> list[Path]:
+    """Index files written for another state of the library (a different vectors_generation)."""
+    from app.core.index_file import IndexFileError, read_header
+
+    if "vectors_generation" not in _tables(conn):
+        return index_files(db)
+    generation = conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()
+    stale = []
+    for path in index_files(db):
+        try:
+            current = generation is not None and read_header(path).get("generation") == generation[0]
+        except IndexFileError:
+            current = False
+        if not current:
+            stale.append(path)
+    return stale
+
+
+def index_finding(conn: sqlite3.Connection, db: Path) -> Finding:
+    files, stale = index_files(db), stale_index_files(conn, db)
+    size = sum(p.stat().st_size for p in stale) / 1e6
+    return Finding(
+        "persisted_index",
+        not stale,
+        f"{len(files)} index file(s), {len(stale)} stale"
+        if files
+        else "none yet (built at the first search)",
+        None
+        if not stale
+        else f"rebuilt at the next search by itself; `fovea doctor --repair` deletes the stale ones ({size:.1f} MB)",
+        len(stale),
+    )
+
+
 def cache_size(folder: Path) -> tuple[int, int]:
     """(files, bytes) under `folder`; (0, 0) when it does not exist."""
     files = total = 0
@@ -210,6 +250,7 @@ def check(db: str | Path, thumbnails: Path | None = None) -> DoctorReport:
                 findings.append(Finding("schema", True, f"v{version} (this Fovea: v{SCHEMA_VERSION})"))
                 findings += foreign_findings(conn)
                 findings += root_findings(conn)
+                findings.append(index_finding(conn, db))
     finally:
         conn.close()
     if thumbnails is not None:

@@ -66,7 +66,9 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return (code is not None and code & 0xFF == SQLITE_FULL) or "database or disk is full" in str(exc)
-    return False
+    # Writers in Rust or C++ (safetensors, MLX) raise their own types with the OS message inside.
+    text = str(exc)
+    return "No space left on device" in text or "os error 28" in text
 
 
 def need_for(path: str | Path, wanted: int = DEFAULT_NEED) -> int:

@@ -108,6 +108,19 @@ def save_index(
         tmp.unlink(missing_ok=True)
 
 
+def read_header(path: str | Path) -> dict:
+    """The JSON header of an index file (model, generation, ...), checked by its CRC; IndexFileError else."""
+    try:
+        with open(path, "rb") as f:
+            magic, hlen, hcrc = _PREAMBLE.unpack(f.read(_PREAMBLE.size))
+            text = f.read(hlen)
+        if magic != _MAGIC or len(text) != hlen or zlib.crc32(text) != hcrc:
+            raise IndexFileError(f"{path}: not an index file or its header is damaged")
+        return json.loads(text)
+    except (OSError, struct.error, ValueError) as e:
+        raise IndexFileError(f"{path}: unreadable ({e})") from e
+
+
 def load_index(
     path: str | Path, *, model_id: str, dim: int, generation: int, config: IndexConfig | None = None
 ) -> LoadedIndex:

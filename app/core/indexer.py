@@ -10,7 +10,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,10 @@ from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan
 from app.core.paths import user_data_dir
 from app.core.roots import add_root, plan_scans
 from app.core.store import Store, text_to_path
+
+# Interleave scan and embed once a chunk of the scan leaves this many new images: a fault after N minutes
+# then keeps N minutes of embeddings (a scan that stored every row first kept none: issue 20).
+INTERLEAVE_MIN = 64
 
 
 @dataclass
@@ -157,30 +161,54 @@ def index(
                     summary.offline_roots.append(item.root)
             else:
                 yield progress("scan", seen + item, None, plan.scope)
-    changes = Changes()
-    for done, changes in apply_changes(store, scans, time.time()):
-        summary.errors = changes.errors
-        yield progress("scan", done, seen, None)
-    summary.added, summary.updated, summary.moved = changes.added, changes.updated, changes.moved
-    text_index.refresh(store)  # new, moved and renamed files: their names are searchable at once
-    summary.missing, summary.errors = changes.missing, changes.errors
-    summary.in_cloud = changes.in_cloud
-    summary.other_files = sum(s.stats.other_files for s in scans)
-    summary.notes += [n for s in scans for n in s.stats.notes]
+    online = [s.root_id for s in scans if s.online]
+    depth = batch_size + 2 * workers
+    with ExitStack() as stack:
+        pools: list[DecodePool] = [pool] if pool else []
 
-    todo = _todo(store, embedder.model_id, [s.root_id for s in scans if s.online])
-    summary.skipped = _count_embedded(store, embedder.model_id, [s.root_id for s in scans if s.online])
-    yield progress("embed", 0, len(todo), None)
+        def started() -> DecodePool:
+            # The decode workers start only when there is something to embed (lazily, as before).
+            if not pools:
+                pools.append(stack.enter_context(pool_for(decode_job(embedder), workers, decode_timeout_s)))
+            return pools[0]
 
-    done = 0
-    if todo:
-        with nullcontext(pool) if pool else pool_for(decode_job(embedder), workers, decode_timeout_s) as p:
-            for done in _embed(store, embedder, todo, p, batch_size, batch_size + 2 * workers, summary):
-                yield progress("embed", done, len(todo), None)
-                if should_stop is not None and should_stop() and done < len(todo):
+        changes = Changes()
+        done = 0
+        for n, changes in apply_changes(store, scans, time.time()):
+            summary.errors = changes.errors
+            yield progress("scan", n, seen, None)
+            # Embed what the scan has committed so far, so a fault later (a full disk, a kill) keeps this work.
+            pending = _todo(store, embedder.model_id, online, pending_only=True)
+            if len(pending) >= INTERLEAVE_MIN:
+                start = done
+                for k in _embed(store, embedder, pending, started(), batch_size, depth, summary):
+                    done = start + k
+                    yield progress("embed", done, None, None)
+                    if should_stop is not None and should_stop():
+                        summary.stopped = True
+                        break
+            if summary.stopped:
+                break
+        summary.added, summary.updated, summary.moved = changes.added, changes.updated, changes.moved
+        text_index.refresh(store)  # new, moved and renamed files: their names are searchable at once
+        summary.missing, summary.errors = changes.missing, changes.errors
+        summary.in_cloud = changes.in_cloud
+        summary.other_files = sum(s.stats.other_files for s in scans)
+        summary.notes += [n for s in scans for n in s.stats.notes]
+
+        todo = [] if summary.stopped else _todo(store, embedder.model_id, online)
+        summary.skipped = _count_embedded(store, embedder.model_id, online) - summary.embedded
+        total = done + len(todo)
+        yield progress("embed", done, total, None)
+        if todo:
+            start = done
+            for k in _embed(store, embedder, todo, started(), batch_size, depth, summary):
+                done = start + k
+                yield progress("embed", done, total, None)
+                if should_stop is not None and should_stop() and done < total:
                     summary.stopped = True
                     break
-    final = progress("done", done, len(todo), None)
+    final = progress("done", done, total, None)
     final.summary = summary
     yield final
     return summary
@@ -223,16 +251,22 @@ def with_first_note(reason: str | None, notes: str | None) -> str | None:
     return f"{reason}; the decoder said: {first[:200]}"
 
 
-def _todo(store: Store, model_id: str, root_ids: list[int]) -> list[_Item]:
-    """Pending images, and 'ok' ones without an embedding for this model (a model change re-embeds)."""
+def _todo(store: Store, model_id: str, root_ids: list[int], pending_only: bool = False) -> list[_Item]:
+    """Pending images, and 'ok' ones without an embedding for this model (a model change re-embeds).
+    `pending_only` (cheap, through the status index) is what the interleaved passes use."""
     if not root_ids:
         return []
     marks = ",".join("?" * len(root_ids))
+    unembedded = (
+        ""
+        if pending_only
+        else """ OR (status = 'ok'
+              AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = ?))"""
+    )
     rows = store.conn.execute(
-        f"""SELECT id, path FROM images i WHERE root_id IN ({marks}) AND (status = 'pending' OR (status = 'ok'
-              AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = ?)))
+        f"""SELECT id, path FROM images i WHERE root_id IN ({marks}) AND (status = 'pending'{unembedded})
             ORDER BY id""",
-        (*root_ids, model_id),
+        (*root_ids,) if pending_only else (*root_ids, model_id),
     ).fetchall()
     return [_Item(int(i), text_to_path(p)) for i, p in rows]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core.errors import FoveaError
+from app.core.faults import MB, DiskFullError, is_disk_full, need_for
 
 Kind = Literal["embedder", "captioner"]
 # (src, dst, *, dtype, quantize, allow_pickle, verify) -> a result whose `.report` (or None) has `.summary`
@@ -48,6 +49,7 @@ def convert_model(
     dtype: str = "float32",
     quantize: int | None = None,
     allow_pickle: bool = False,
+    kept: str = "nothing was installed (the converter writes a temporary folder first)",
 ) -> str:
     """Convert `src` into `dst`; returns the verification summary ("" when not verified).
 
@@ -71,5 +73,13 @@ def convert_model(
     except FoveaError:
         raise
     except Exception as ex:  # converters raise ModelError (and subclasses) with a one-line reason
+        if is_disk_full(ex):  # `kept` says what survives (a pull keeps its download)
+            raise DiskFullError(
+                Path(dst).parent, need_for(Path(dst).parent, 2 * _size(Path(src)) + 50 * MB), kept
+            ) from ex
         raise ConvertError(str(ex).splitlines()[0] if str(ex) else type(ex).__name__) from ex
     return f"verified against transformers: {res.report.summary}" if res.report is not None else ""
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0

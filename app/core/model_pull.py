@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.errors import FoveaError, UsageError
+from app.core.faults import MB, DiskFullError, ensure_free, is_disk_full, need_for
 from app.core.model_install import ConvertError, convert_model, reference_available
 from app.core.model_registry import REGISTRY, entry
 from app.core.paths import models_dir, user_data_dir
@@ -51,6 +52,9 @@ _DTYPE_BYTES = {
 }  # fmt: skip
 _HEADER_LIMIT = 100 * 2**20  # safetensors caps its JSON header at 100 MB
 POLL_S = 0.5
+CONVERT_ROOM = 50 * MB  # tokenizer files, config, the converter's temporary folder
+PARTIAL_KEPT = "what was downloaded so far is kept and the next pull resumes it"
+CONVERT_KEPT = "the download is kept; the next pull converts it without downloading again"
 
 
 class PullError(FoveaError):
@@ -203,6 +207,8 @@ class HubDownloader:
         except Exception as e:
             from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
+            if is_disk_full(e):
+                raise  # _download names the folder and the space to free
             if (off := self._offline(e)) is not None:
                 raise off from e
             if isinstance(e, (GatedRepoError, RepositoryNotFoundError)):
@@ -270,6 +276,9 @@ def _download(
                 "download", f"downloading {done / 1e6:.0f}/{total / 1e6:.0f} MB{pct}", done, total
             )
     if failure:
+        if is_disk_full(failure[0]):
+            left = max(total - _bytes_on_disk(dest), 0)
+            raise DiskFullError(dest, need_for(dest, left + CONVERT_ROOM), PARTIAL_KEPT) from failure[0]
         raise failure[0]
 
 
@@ -284,6 +293,19 @@ def default_pull_dtype(device: str | None = None) -> str:
 
         device = device_name()
     return "float16" if device == "gpu" else "float32"
+
+
+def room_needed(files: Sequence[RemoteFile], already: int = 0) -> int:
+    """Bytes a pull still needs on the data volume: the rest of the download, plus the converted
+    float32 weights (twice the download when the checkpoint is float16/bfloat16) and a margin."""
+    total = sum(f.size or 0 for f in files)
+    weights = sum(f.size or 0 for f in files if f.path.endswith(".safetensors"))
+    return max(total - already, 0) + 2 * weights + CONVERT_ROOM
+
+
+def check_room(folder: Path, files: Sequence[RemoteFile]) -> None:
+    """Refuse a pull up front when the disk cannot hold it (what is downloaded already counts)."""
+    ensure_free(folder, room_needed(files, _bytes_on_disk(folder)), "nothing was downloaded or installed")
 
 
 def pull(
@@ -316,6 +338,7 @@ def pull(
     ):
         raise PullError(f"{e.repo_id} has no config.json + safetensors weights to convert")
     src.mkdir(parents=True, exist_ok=True)
+    check_room(src, files)
     t0 = time.monotonic()
     yield from _download(downloader, e.repo_id, files, src)
 
@@ -333,7 +356,7 @@ def pull(
         "convert", f"converting to MLX ({dtype}){' and verifying against transformers' if verify else ''}"
     )
     try:
-        summary = convert_model(src, dst, kind=e.kind, verify=verify, dtype=dtype)
+        summary = convert_model(src, dst, kind=e.kind, verify=verify, dtype=dtype, kept=CONVERT_KEPT)
     except ConvertError as ex:
         raise PullError(f"{e.name}: {ex}") from ex
     if not keep_download:

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.doctor import FOREIGN, ORPHAN_EMBEDDINGS, check, integrity, open_readonly
+from app.core.doctor import (
+    FOREIGN,
+    ORPHAN_EMBEDDINGS,
+    check,
+    index_files,
+    integrity,
+    open_readonly,
+    stale_index_files,
+)
 from app.core.errors import FoveaError
 from app.core.faults import ensure_free
 
@@ -64,15 +72,28 @@ def repair(db: str | Path, use_cli: bool = True) -> RepairResult:
 
     db = Path(db)
     report = check(db)
-    if not report.needs_repair:
-        return RepairResult(db, "none", _row_counts(db))
-    if not report.damaged:  # sound file with rows pointing at nothing: remove them, after a copy
-        with Store(db) as store:
-            backup = backup_beside(store.conn, db, "repair")
-            with store.transaction() as conn:
-                removed = remove_foreign(conn)
-        return RepairResult(db, "cleanup", _row_counts(db), removed, backup=backup)
-    return salvage(db, use_cli)
+    if report.damaged:
+        result = salvage(db, use_cli)
+        # The salvaged store starts a new vectors_generation: every persisted index is stale now.
+        stale = index_files(db)
+    else:
+        result = RepairResult(db, "none", _row_counts(db))
+        if report.needs_repair:  # sound file with rows pointing at nothing: remove them, after a copy
+            with Store(db) as store:
+                backup = backup_beside(store.conn, db, "repair")
+                with store.transaction() as conn:
+                    removed = remove_foreign(conn)
+            result = RepairResult(db, "cleanup", _row_counts(db), removed, backup=backup)
+        conn = open_readonly(db)
+        try:
+            stale = stale_index_files(conn, db)
+        finally:
+            conn.close()
+    for p in stale:  # derived files: the next search rebuilds the index from the store
+        p.unlink(missing_ok=True)
+    if stale:
+        result.removed["stale index files"] = len(stale)
+    return result
 
 
 def salvage(db: Path, use_cli: bool = True) -> RepairResult:

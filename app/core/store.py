@@ -6,7 +6,6 @@ stored as text; names that are not valid UTF-8 are escaped reversibly (see `path
 
 from __future__ import annotations
 
-import glob
 import os
 import sqlite3
 import threading
@@ -17,11 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core import store_safety
 from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_captions import StoreCaptions
 from app.core.store_paths import path_to_text, text_to_path
 from app.core.store_roots import StoreRoots
+from app.core.store_safety import (  # noqa: F401 - re-exported: callers import them from the store
+    BACKUPS_KEPT,
+    LibraryBusyError,
+    backup_beside,
+    backups_of,
+    damage_hint,
+    is_busy,
+    journal_for,
+)
 from app.core.store_tags import StoreTags
 from app.core.store_text import StoreText
 from app.core.store_views import APPLIED, StoreViews, under_folder
@@ -129,14 +138,6 @@ def writable(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
-def damage_hint(e: sqlite3.Error) -> str:
-    """What to do about an error that means the file itself is damaged; empty for other errors."""
-    text = str(e).lower()
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return "; run `fovea doctor --repair` to salvage what is readable (the damaged file is kept)"
-    return ""
-
-
 class NoLibraryError(StoreError):
     """A read-only open of a library file that does not exist (reads never create one)."""
 
@@ -180,51 +181,21 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return max(version, target)
 
 
-BACKUPS_KEPT = 2
-
-
-def backup_beside(conn: sqlite3.Connection, db: str | Path, reason: str) -> Path:
-    """A compact, consistent copy of the open database beside it (`NAME.backup-STAMP-REASON.sqlite`);
-    only the newest BACKUPS_KEPT copies are kept. Raises DiskFullError when the copy would not fit."""
-    import time
-
-    from app.core.faults import disk_full_guard, ensure_free
-
-    db = Path(db)
-    size = db.stat().st_size + (Path(f"{db}-wal").stat().st_size if Path(f"{db}-wal").exists() else 0)
-    kept = "the library was not changed"
-    ensure_free(db.parent, size + size // 10 + 1_000_000, kept)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = db.with_name(f"{db.stem}.backup-{stamp}-{reason}{db.suffix}")
-    n = 1
-    while dest.exists():  # two backups within a second (tests, a quick retry)
-        n += 1
-        dest = db.with_name(f"{db.stem}.backup-{stamp}.{n}-{reason}{db.suffix}")
-    try:
-        with disk_full_guard(db.parent, kept, size):
-            # VACUUM INTO: a consistent copy even with a WAL (it cannot run inside a transaction).
-            conn.execute("VACUUM INTO ?", (str(dest),))
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    for old in backups_of(db)[:-BACKUPS_KEPT]:
-        old.unlink(missing_ok=True)
-    return dest
-
-
-def backups_of(db: str | Path) -> list[Path]:
-    """Backups made by `backup_beside`, oldest first (the stamp in the name sorts by time)."""
-    db = Path(db)
-    return sorted(db.parent.glob(f"{glob.escape(db.stem)}.backup-*{glob.escape(db.suffix)}"))
-
-
 def _connect(path: str | Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one transaction.
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=store_safety.BUSY_TIMEOUT_S
+    )
     if str(path) != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL survives an application crash; only a power cut can lose the last commits.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if journal_for(path) == "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives an application crash; only a power cut can lose the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            # Rollback journal: one writer at a time through the server's file locks; FULL because a
+            # network write that returned is not yet on the server's disk.
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
     return conn
 
 
@@ -280,6 +251,8 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
                 raise
             if is_disk_full(e):
                 raise DiskFullError(path, need_for(path), "the library was not changed") from e
+            if is_busy(e):
+                raise LibraryBusyError(path) from e
             raise StoreError(f"{path}: {e}{damage_hint(e)}", _error_kind(Path(path), e)) from e
         self._lock = threading.RLock()
         self._depth = 0
@@ -320,7 +293,12 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")  # waits up to BUSY_TIMEOUT_S for another writer
+            except sqlite3.OperationalError as e:
+                if is_busy(e):
+                    raise LibraryBusyError(self.path) from e
+                raise
             self._depth = 1
             try:
                 yield self.conn

@@ -14,6 +14,10 @@ from PIL import Image
 
 from app.core.cache import touch
 from app.core.decode_pool import DecodeJob, decode_isolated
+from app.core.faults import MB, disk_full_guard
+
+CACHE_KEPT = "thumbnails are shown without being cached meanwhile; your library is unchanged"
+CACHE_ROOM = 200 * MB  # room for a few thousand thumbnails
 
 
 def thumbnail_path(cache_dir: Path, src: Path, size: int) -> Path:
@@ -23,20 +27,32 @@ def thumbnail_path(cache_dir: Path, src: Path, size: int) -> Path:
     return cache_dir / key[:2] / f"{key}.jpg"
 
 
+def render_thumbnail(src: Path, size: int = 256, decoder: str = DecodeJob.decoder) -> Image.Image:
+    """The thumbnail of `src` in memory (longest side `size`), through the hardened decoder (format
+    allow-list, pixel limit, EXIF orientation, JPEG draft) in a worker process. Raises DecodeError for
+    broken files (a crashed or hung decoder included)."""
+    img = Image.fromarray(decode_isolated(src, size, decoder).pixels, "RGB")
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return img
+
+
 def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256, decoder: str = DecodeJob.decoder) -> Path:
     """The cached thumbnail of `src` (longest side `size`), decoding the photo only when missing.
 
-    Decoding uses the hardened decoder (format allow-list, pixel limit, EXIF orientation, JPEG draft)
-    in a worker process. Raises DecodeError for broken files (a crashed or hung decoder included).
+    Raises DecodeError for broken files, DiskFullError when the cache's disk is full (nothing is
+    left behind; `render_thumbnail` still gives the picture).
     """
     dst = thumbnail_path(cache_dir, src, size)
     if dst.exists():
         touch(dst)  # recently used: eviction keeps it
         return dst
-    img = Image.fromarray(decode_isolated(src, size, decoder).pixels, "RGB")
-    img.thumbnail((size, size), Image.Resampling.LANCZOS)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    img = render_thumbnail(src, size, decoder)
     tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp")
-    img.save(tmp, "JPEG", quality=85)
-    tmp.replace(dst)  # atomic: concurrent workers never read half a file
+    try:
+        with disk_full_guard(cache_dir, CACHE_KEPT, CACHE_ROOM):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            img.save(tmp, "JPEG", quality=85)
+            tmp.replace(dst)  # atomic: concurrent workers never read half a file
+    finally:
+        tmp.unlink(missing_ok=True)  # a half-written file after a failed save
     return dst

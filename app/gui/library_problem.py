@@ -14,7 +14,7 @@ from app.core.api import Library
 from app.core.library_file import LibraryProblem, aside_name, diagnose, move_aside
 from app.core.store import StoreError
 
-OTHER, NEW, BROWSE, QUIT = "other", "new", "browse", "quit"
+OTHER, NEW, BROWSE, REPAIR, QUIT = "other", "new", "browse", "repair", "quit"
 
 
 class LibraryProblemDialog(QDialog):
@@ -42,8 +42,12 @@ class LibraryProblemDialog(QDialog):
         self.new_btn = QPushButton("Start a New Library")
         self.browse_btn = QPushButton("Browse Read-Only")
         self.browse_btn.setVisible(problem.can_browse)
+        # A damaged file: salvage what is readable into a new one (`fovea doctor --repair`).
+        self.repair_btn = QPushButton("Repair")
+        self.repair_btn.setVisible(problem.kind == "corrupt")
         quit_btn = QPushButton("Quit")
         for b, choice in (
+            (self.repair_btn, REPAIR),
             (self.other_btn, OTHER),
             (self.new_btn, NEW),
             (self.browse_btn, BROWSE),
@@ -103,5 +107,13 @@ def open_library(
                     note = f"It could not be moved aside ({moved.strerror}). "
             elif choice == BROWSE:
                 read_only = True
+            elif choice == REPAIR:
+                from app.core.errors import FoveaError
+                from app.core.salvage import repair
+
+                try:
+                    repair(db)  # keeps the damaged file beside it under a dated name
+                except FoveaError as failed:
+                    note = f"The repair did not succeed: {failed} "
             else:
                 return None

@@ -16,6 +16,7 @@ from app.core.api import Library
 from app.core.contracts import LibrarySummary
 from app.core.demo import DEMO_MODEL_WARNING
 from app.core.settings import Settings
+from app.gui import quit_guard
 from app.gui.actions import build_menus, build_toolbar, open_path, open_preferences
 from app.gui.detail_panel import DetailPanel
 from app.gui.drops import classify_drop
@@ -288,6 +289,8 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.banner.setText(text)
 
     def closeEvent(self, e) -> None:
+        if not quit_guard.may_close(self, e):  # a job runs: ask, stop it after its batch, close after
+            return
         self._seq += 1  # grid results still on their way are dropped
         self._closed = True
         if self.jobs.job:

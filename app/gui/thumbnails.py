@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from app.core.thumbnails import ensure_thumbnail
+from app.core.faults import DiskFullError
+from app.core.thumbnails import ensure_thumbnail, render_thumbnail
 from app.gui.threads import thread_pool
+
+
+def _qimage(img) -> QImage:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return QImage.fromData(buf.getvalue(), "PNG")
 
 
 class _Signals(QObject):
@@ -25,8 +33,10 @@ class _Load(QRunnable):
 
     def run(self) -> None:
         try:
-            thumb = ensure_thumbnail(Path(self.path), self.cache, self.size)
-            img = QImage(str(thumb))
+            try:
+                img = QImage(str(ensure_thumbnail(Path(self.path), self.cache, self.size)))
+            except DiskFullError:  # a full disk costs the cache, not the picture
+                img = _qimage(render_thumbnail(Path(self.path), self.size))
         except Exception:  # unreadable photo: the grid shows a placeholder
             self.s.failed.emit(self.gen, self.image_id)
             return
