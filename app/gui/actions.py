@@ -172,7 +172,7 @@ def preview_current(win: MainWindow) -> None:
     from app.gui.preview import PreviewDialog
 
     if win.detail.path:
-        PreviewDialog(win.detail.path, win.previews.cache_dir, win).exec()
+        PreviewDialog(win.detail.path, win.previews.cache_dir, win, win.why.current_image()).exec()
 
 
 def open_preferences(win: MainWindow) -> None:

@@ -66,6 +66,7 @@ class DetailPanel(QWidget):
     reveal = Signal(str)
     open_file = Signal(str)
     tag_decided = Signal(int, str, str)  # image id, label, status
+    cleared = Signal()  # no photo shown any more
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -74,7 +75,9 @@ class DetailPanel(QWidget):
         self.image_id: int | None = None
         self.path = ""
         self._pixmap: QPixmap | None = None
+        self._overlay: QPixmap | None = None  # the "Why?" map, shown instead of the photo while set
         lay = QVBoxLayout(self)
+        self._layout = lay
         self.preview = QLabel("Select a photo")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(240)
@@ -118,6 +121,7 @@ class DetailPanel(QWidget):
         self.image_id, self.path = image_id, path
         for b in (self.similar_btn, self.reveal_btn, self.open_btn):
             b.setEnabled(True)
+        self._overlay = None
         self.set_preview(preview)
         meta = {
             "taken": details.taken_at,
@@ -145,8 +149,16 @@ class DetailPanel(QWidget):
             return
         self._fit()
 
+    def add_row(self, row: QWidget) -> None:
+        """A row under the preview (the "Why?" toggle)."""
+        self._layout.insertWidget(1, row)
+
+    def set_overlay(self, pm: QPixmap | None) -> None:
+        self._overlay = pm
+        self._fit()
+
     def _fit(self) -> None:
-        pm = self._pixmap
+        pm = self._overlay or self._pixmap
         if pm is None:
             return
         dpr = self.devicePixelRatioF()
@@ -179,7 +191,7 @@ class DetailPanel(QWidget):
 
     def clear(self) -> None:
         self.image_id, self.path = None, ""
-        self._pixmap = None
+        self._pixmap = self._overlay = None
         self.preview.clear()
         self.preview.setText("Select a photo")
         self.meta.clear()
@@ -187,3 +199,4 @@ class DetailPanel(QWidget):
         self.set_tags([])
         for b in (self.similar_btn, self.reveal_btn, self.open_btn):
             b.setEnabled(False)
+        self.cleared.emit()

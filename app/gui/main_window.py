@@ -32,6 +32,7 @@ from app.gui.sidebar import Sidebar
 from app.gui.threads import thread_pool
 from app.gui.thumbnails import ThumbnailLoader
 from app.gui.views import Views
+from app.gui.why_overlay import WhyOverlay, why_query
 from app.gui.workers import Call
 
 
@@ -146,6 +147,10 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self.detail = DetailPanel()
         self.detail.find_similar.connect(self.find_similar)
         self.detail.tag_decided.connect(self.decide_tag)
+        self.why = WhyOverlay(self.lib, parent=self)
+        self.detail.add_row(self.why.row)
+        self.why.pixmap_ready.connect(self.detail.set_overlay)
+        self.detail.cleared.connect(lambda: self.why.set_target(None, None))
         split = QSplitter()
         split.setChildrenCollapsible(False)
         for w in (self.sidebar, center, self.detail):
@@ -250,6 +255,7 @@ class MainWindow(Views, LibraryActions, QMainWindow):
                 return
             big = self.previews.pixmap(image_id, path)
             self.detail.show_image(image_id, path, details, score, big or self.thumbs.cached(image_id))
+            self.why.set_target(path, why_query(self.search.text(), self._view[0], details.tags))
 
         self.call(self.reads, lambda: self.lib.image_details(image_id), show, "details")
 
@@ -295,6 +301,7 @@ class MainWindow(Views, LibraryActions, QMainWindow):
         self._closed = True
         if self.jobs.job:
             self.jobs.job.cancel()
+        self.why.cancel()
         if self._save_timer.isActive():
             self._save_timer.stop()
             self._write_settings()

@@ -13,7 +13,8 @@ from app.gui.workers import Call
 
 
 class PreviewDialog(QDialog):
-    def __init__(self, path: str, cache_dir: Path, parent=None) -> None:
+    def __init__(self, path: str, cache_dir: Path, parent=None, overlay: QImage | None = None) -> None:
+        """`overlay`: the photo with its "Why?" map, shown instead of the photo when the toggle is on."""
         super().__init__(parent)
         self.setWindowTitle(Path(path).name)
         self.resize(1000, 760)
@@ -21,6 +22,9 @@ class PreviewDialog(QDialog):
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         QVBoxLayout(self).addWidget(self.label)
+        if overlay is not None:
+            self._show(overlay)
+            return
         side = round(1600 * self.devicePixelRatioF())
         call = Call(lambda: QImage(str(ensure_thumbnail(Path(path), cache_dir, side))), "preview")
         call.signals.result.connect(self._show)
