@@ -154,6 +154,8 @@ class DetailPanel(QWidget):
         self._layout.insertWidget(1, row)
 
     def set_overlay(self, pm: QPixmap | None) -> None:
+        if pm is None and self._overlay is None:
+            return  # nothing shown changes: no rescale on the GUI thread
         self._overlay = pm
         self._fit()
 
