@@ -97,12 +97,17 @@ def test_both_front_ends_tag_with_the_thresholds_saved_in_preferences(env, qtbot
     lib.close()
 
 
-def test_captioning_opts_in_every_library_from_both_front_ends(env, qtbot, monkeypatch):
-    tmp_path, emb = env
+def use_fake_captioner(monkeypatch, model_dir) -> None:
+    """Both front ends caption through the fake captioner (no LLaVA weights offline)."""
     monkeypatch.setattr(
         "app.core.captions_backend.open_captioner", lambda folder, backend="auto": FakeCaptioner()
     )
-    monkeypatch.setattr("app.core.captions.caption_model_dir", lambda name=None: tmp_path)
+    monkeypatch.setattr("app.core.captions.caption_model_dir", lambda name=None: model_dir)
+
+
+def test_captioning_opts_in_every_library_from_both_front_ends(env, qtbot, monkeypatch):
+    tmp_path, emb = env
+    use_fake_captioner(monkeypatch, tmp_path)
     dbs = indexed_copy(tmp_path, "cli"), indexed_copy(tmp_path, "gui")
     for db in dbs:  # one library opted in before: the other must not be left out
         with Store(db) as st:
@@ -165,10 +170,7 @@ def test_filters_tags_on_hits_and_query_lines_agree(env, qtbot, capsys):
 def test_the_captions_preference_captions_new_photos_after_indexing(env, qtbot, monkeypatch):
     """Preferences ▸ "Caption photos in the background" (saved, and used to do nothing) chains a caption job."""
     tmp_path, emb = env
-    monkeypatch.setattr(
-        "app.core.captions_backend.open_captioner", lambda folder, backend="auto": FakeCaptioner()
-    )
-    monkeypatch.setattr("app.core.captions.caption_model_dir", lambda name=None: tmp_path)
+    use_fake_captioner(monkeypatch, tmp_path)
     win, lib = window(qtbot, tmp_path / "gui.sqlite", emb, tmp_path)
     for on, expected in ((False, 0), (True, 4)):
         Settings(captions=on).save()
