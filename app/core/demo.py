@@ -12,7 +12,8 @@ from app.core.jobs import StopFn
 from app.core.paths import resources_dir, user_data_dir
 
 if TYPE_CHECKING:
-    from app.core.api import Job, Library
+    from app.core.api import Library
+    from app.core.library_jobs import Job
 
 DEMO_SEED = 2024  # differs from the training seeds, so the demo shows held-out images
 DEMO_COUNT = 300
