@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import glob
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from sqlite3 import Connection
 
-# Rows whose parent is gone: (table, description, WHERE clause selecting them).
-FOREIGN = (
-    ("tags", "tags of images no longer in the library", "image_id NOT IN (SELECT id FROM images)"),
-    ("captions", "captions of images no longer in the library", "image_id NOT IN (SELECT id FROM images)"),
-    ("images", "images whose library folder row is gone", "root_id IS NULL OR root_id NOT IN (SELECT id FROM roots)"),
-)  # fmt: skip
-ORPHAN_EMBEDDINGS = "image_id NOT IN (SELECT id FROM images)"
+from app.core import store_repair as sql
+
 REPAIRABLE = frozenset({"integrity", "foreign_rows", "orphan_embeddings"})  # what --repair can fix
 INTEGRITY_LINES = 20  # integrity_check stops after this many problems; enough to tell damage from a blip
 
@@ -72,34 +67,14 @@ class DoctorReport:
         }
 
 
-def open_readonly(db: Path) -> sqlite3.Connection:
-    """A connection that cannot change the file (nor create it when it is missing)."""
-    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def integrity(conn: sqlite3.Connection) -> list[str]:
+def integrity(conn: Connection) -> list[str]:
     """SQLite's integrity check: an empty list when the file is sound, else its first problems."""
-    try:
-        rows = [r[0] for r in conn.execute(f"PRAGMA integrity_check({INTEGRITY_LINES})")]
-    except sqlite3.DatabaseError as e:  # 'file is not a database', a header SQLite cannot parse
-        return [str(e)]
-    return [] if rows == ["ok"] else rows
+    return sql.integrity(conn, INTEGRITY_LINES)
 
 
-def _count(conn: sqlite3.Connection, table: str, where: str) -> int:
-    return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
-
-
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
-def foreign_findings(conn: sqlite3.Connection) -> list[Finding]:
-    tables = _tables(conn)
+def foreign_findings(conn: Connection) -> list[Finding]:
     out = []
-    found = [(desc, _count(conn, t, where)) for t, desc, where in FOREIGN if t in tables]
+    found = sql.foreign_counts(conn)
     n = sum(c for _, c in found)
     out.append(
         Finding(
@@ -110,8 +85,8 @@ def foreign_findings(conn: sqlite3.Connection) -> list[Finding]:
             n,
         )
     )
-    if "embeddings" in tables:
-        orphans = _count(conn, "embeddings", ORPHAN_EMBEDDINGS)
+    orphans = sql.orphan_embeddings(conn)
+    if orphans is not None:
         out.append(
             Finding(
                 "orphan_embeddings",
@@ -124,16 +99,15 @@ def foreign_findings(conn: sqlite3.Connection) -> list[Finding]:
     return out
 
 
-def root_findings(conn: sqlite3.Connection) -> list[Finding]:
+def root_findings(conn: Connection) -> list[Finding]:
     """Roots recorded offline or not reachable now (an unplugged disk, an unmounted share)."""
     from app.core.store import text_to_path
 
-    if "roots" not in _tables(conn):
+    rows = sql.root_rows(conn)
+    if rows is None:
         return []
     gone = [
-        str(text_to_path(p))
-        for p, state in conn.execute("SELECT path, state FROM roots ORDER BY id")
-        if state == "offline" or not os.path.isdir(text_to_path(p))
+        str(text_to_path(p)) for p, state in rows if state == "offline" or not os.path.isdir(text_to_path(p))
     ]
     return [
         Finding(
@@ -153,17 +127,15 @@ def index_files(db: Path) -> list[Path]:
     return sorted(db.parent.glob(f"{glob.escape(db.name)}.*.fvx"))
 
 
-def stale_index_files(conn: sqlite3.Connection, db: Path) -> list[Path]:
+def stale_index_files(conn: Connection, db: Path) -> list[Path]:
     """Index files written for another state of the library (a different vectors_generation)."""
     from app.core.index_file import IndexFileError, read_header
 
-    if "vectors_generation" not in _tables(conn):
-        return index_files(db)
-    generation = conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()
+    generation = sql.vectors_generation(conn)
     stale = []
     for path in index_files(db):
         try:
-            current = generation is not None and read_header(path).get("generation") == generation[0]
+            current = generation is not None and read_header(path).get("generation") == generation
         except IndexFileError:
             current = False
         if not current:
@@ -171,7 +143,7 @@ def stale_index_files(conn: sqlite3.Connection, db: Path) -> list[Path]:
     return stale
 
 
-def index_finding(conn: sqlite3.Connection, db: Path) -> Finding:
+def index_finding(conn: Connection, db: Path) -> Finding:
     files, stale = index_files(db), stale_index_files(conn, db)
     size = sum(p.stat().st_size for p in stale) / 1e6
     return Finding(
@@ -221,7 +193,7 @@ def check(db: str | Path, thumbnails: Path | None = None) -> DoctorReport:
     if not db.is_file():
         raise FileNotFoundError(db)
     findings: list[Finding] = []
-    conn = open_readonly(db)
+    conn = sql.open_readonly(db)
     try:
         problems = integrity(conn)
         findings.append(
@@ -236,7 +208,7 @@ def check(db: str | Path, thumbnails: Path | None = None) -> DoctorReport:
             )
         )
         if not problems:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version = sql.user_version(conn)
             if version > SCHEMA_VERSION:
                 findings.append(
                     Finding(

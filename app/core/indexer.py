@@ -23,7 +23,7 @@ from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
 from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
 from app.core.paths import user_data_dir
 from app.core.roots import add_root, plan_scans
-from app.core.store import Store, text_to_path
+from app.core.store import Store
 
 # Interleave scan and embed once a chunk of the scan leaves this many new images: a fault after N minutes
 # then keeps N minutes of embeddings (a scan that stored every row first kept none: issue 20).
@@ -197,7 +197,7 @@ def index(
         summary.notes += [n for s in scans for n in s.stats.notes]
 
         todo = [] if summary.stopped else _todo(store, embedder.model_id, online)
-        summary.skipped = _count_embedded(store, embedder.model_id, online) - summary.embedded
+        summary.skipped = store.embedded_count_in(embedder.model_id, online) - summary.embedded
         total = done + len(todo)
         yield progress("embed", done, total, None)
         if todo:
@@ -254,57 +254,27 @@ def with_first_note(reason: str | None, notes: str | None) -> str | None:
 def _todo(store: Store, model_id: str, root_ids: list[int], pending_only: bool = False) -> list[_Item]:
     """Pending images, and 'ok' ones without an embedding for this model (a model change re-embeds).
     `pending_only` (cheap, through the status index) is what the interleaved passes use."""
-    if not root_ids:
-        return []
-    marks = ",".join("?" * len(root_ids))
-    unembedded = (
-        ""
-        if pending_only
-        else """ OR (status = 'ok'
-              AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = ?))"""
-    )
-    rows = store.conn.execute(
-        f"""SELECT id, path FROM images i WHERE root_id IN ({marks}) AND (status = 'pending'{unembedded})
-            ORDER BY id""",
-        (*root_ids,) if pending_only else (*root_ids, model_id),
-    ).fetchall()
-    return [_Item(int(i), text_to_path(p)) for i, p in rows]
-
-
-def _count_embedded(store: Store, model_id: str, root_ids: list[int]) -> int:
-    if not root_ids:
-        return 0
-    marks = ",".join("?" * len(root_ids))
-    return store.conn.execute(
-        f"""SELECT count(*) FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model_id = ?
-            WHERE i.root_id IN ({marks}) AND i.status = 'ok'""",
-        (model_id, *root_ids),
-    ).fetchone()[0]
+    return [_Item(i, p) for i, p in store.todo_images(model_id, root_ids, pending_only)]
 
 
 def _flush(store: Store, embedder: Embedder, batch, failed, summary: IndexSummary) -> int:
     """Embed one batch and commit it together with the batch's failures, in one transaction."""
     vectors = embedder.embed_pixels(np.stack([d.pixels for _, d in batch])) if batch else None  # (N, d)
     now = time.time()
-    with store.transaction() as conn:
+    with store.transaction():
         if batch:
             store.put_embeddings(embedder.model_id, [it.image_id for it, _ in batch], vectors)
-            conn.executemany(
-                """UPDATE images SET status = 'ok', error = NULL, width = ?, height = ?, taken_at = ?, camera = ?,
-                   indexed_at = ?, decode_notes = ? WHERE id = ?""",
-                [(d.width, d.height, d.taken_at, d.camera, now, d.notes, it.image_id) for it, d in batch],
+            store.mark_decoded(
+                [(d.width, d.height, d.taken_at, d.camera, d.notes, it.image_id) for it, d in batch], now
             )
             for it, _ in batch:
                 store.clear_error(it.path)
         for it, reason, notes in failed:
             if reason is None:
-                conn.execute("UPDATE images SET status = 'missing' WHERE id = ?", (it.image_id,))
+                store.mark_missing(it.image_id)
                 summary.missing += 1
             else:
-                conn.execute(
-                    "UPDATE images SET status = 'error', error = ?, indexed_at = ?, decode_notes = ? WHERE id = ?",
-                    (reason, now, notes, it.image_id),
-                )
+                store.mark_failed(it.image_id, reason, now, notes)
                 store.record_error(it.path, reason, now)
                 summary.errors += 1
         text_index.refresh(store)  # the writer keeps the text index current; searches only read it

@@ -259,9 +259,7 @@ def apply_changes(
     movable: dict[tuple[int, str], list[int]] = {}
     for v in gone.values():
         movable.setdefault((v[1], v[3]), []).append(v[0])
-    for i, size, h in store.conn.execute(
-        "SELECT id, size, content_hash FROM images WHERE status = 'missing'"
-    ):
+    for i, size, h in store.missing_images():
         movable.setdefault((size, h), []).append(i)
     moved_ids: set[int] = set()
     work = [(s.root_id, f) for s in online for f in s.files]
@@ -275,23 +273,21 @@ def apply_changes(
             for p in s.problems:
                 store.record_error(p.path, p.reason, now)
                 if p.is_file:
-                    _upsert_error_row(store, s.root_id, p.path, p.reason, now)
+                    store.put_error_image(s.root_id, p.path, p.reason, now)
                     c.errors += 1
         for v in gone.values():
             if v[0] not in moved_ids:
-                store.conn.execute("UPDATE images SET status = 'missing' WHERE id = ?", (v[0],))
+                store.mark_missing(v[0])
                 c.missing += 1
     yield len(work), c
 
 
 def _apply_one(store: Store, c: Changes, root_id: int, f: FileEntry, row, movable, moved_ids, now) -> None:
-    text = path_to_text(f.path)
-    ex = store.conn.execute
     if row is not None:
         image_id, size, mtime_ns, old_hash, status, width = row
         if size == f.size and mtime_ns == f.mtime_ns and (f.in_cloud or status != "cloud"):
             if status == "missing":  # came back where it was
-                _restore(store, image_id, width)
+                store.restore_image(image_id, width)
             c.unchanged += 1
             return
     if f.in_cloud:  # hashing would download it: recorded, read once it is on this disk (or opted in)
@@ -304,64 +300,27 @@ def _apply_one(store: Store, c: Changes, root_id: int, f: FileEntry, row, movabl
         return  # vanished since the walk; the next run marks it missing if its row exists
     except OSError as e:
         store.record_error(f.path, f"cannot read: {e.strerror or e}", now)
-        _upsert_error_row(store, root_id, f.path, f"cannot read: {e.strerror or e}", now)
+        store.put_error_image(root_id, f.path, f"cannot read: {e.strerror or e}", now)
         c.errors += 1
         return
     if row is not None:
         if h == old_hash and size == f.size:  # touched, same content
-            ex("UPDATE images SET mtime_ns = ? WHERE id = ?", (f.mtime_ns, image_id))
+            store.touch_image(image_id, f.mtime_ns)
             if status == "missing":
-                _restore(store, image_id, width)
+                store.restore_image(image_id, width)
             c.unchanged += 1
             return
         # New content at the same path: old vectors and machine guesses are stale; user decisions stay.
-        ex(
-            """UPDATE images SET size = ?, mtime_ns = ?, content_hash = ?, status = 'pending', error = NULL,
-               width = NULL, height = NULL, taken_at = NULL, camera = NULL WHERE id = ?""",
-            (f.size, f.mtime_ns, h, image_id),
-        )
-        ex("DELETE FROM embeddings WHERE image_id = ?", (image_id,))
-        ex("DELETE FROM tags WHERE image_id = ? AND status IN ('auto', 'review')", (image_id,))
-        ex("DELETE FROM captions WHERE image_id = ?", (image_id,))
+        store.replace_content(image_id, f.size, f.mtime_ns, h)
         c.updated += 1
         return
     candidates = movable.get((f.size, h))
     if candidates:
         image_id = candidates.pop()
         moved_ids.add(image_id)
-        width = ex("SELECT width FROM images WHERE id = ?", (image_id,)).fetchone()[0]
-        ex(
-            "UPDATE images SET path = ?, root_id = ?, mtime_ns = ? WHERE id = ?",
-            (text, root_id, f.mtime_ns, image_id),
-        )
-        _restore(store, image_id, width)
+        width = store.move_image(image_id, f.path, root_id, f.mtime_ns)
+        store.restore_image(image_id, width)
         c.moved += 1
         return
-    ex(
-        "INSERT INTO images (root_id, path, size, mtime_ns, content_hash, status) VALUES (?, ?, ?, ?, ?, 'pending')",
-        (root_id, text, f.size, f.mtime_ns, h),
-    )
+    store.add_image(root_id, f.path, f.size, f.mtime_ns, h)
     c.added += 1
-
-
-def _restore(store: Store, image_id: int, width: int | None) -> None:
-    """Back from 'missing': 'ok' if it was decoded before, and embeddings re-inserted so their rowids
-    are new and an incremental search refresh (`embedding_rows(after_rowid=...)`) picks them up again."""
-    ex = store.conn.execute
-    ex("UPDATE images SET status = ? WHERE id = ?", ("ok" if width is not None else "pending", image_id))
-    rows = ex(
-        "SELECT model_id, vec_i8, scale, vec_f16 FROM embeddings WHERE image_id = ?", (image_id,)
-    ).fetchall()
-    ex("DELETE FROM embeddings WHERE image_id = ?", (image_id,))
-    store.conn.executemany(
-        "INSERT INTO embeddings (image_id, model_id, vec_i8, scale, vec_f16) VALUES (?, ?, ?, ?, ?)",
-        [(image_id, *r) for r in rows],
-    )
-
-
-def _upsert_error_row(store: Store, root_id: int, path: Path, reason: str, now: float) -> None:
-    store.conn.execute(
-        """INSERT INTO images (root_id, path, status, error, indexed_at) VALUES (?, ?, 'error', ?, ?)
-           ON CONFLICT(path) DO UPDATE SET status = 'error', error = excluded.error, indexed_at = excluded.indexed_at""",
-        (root_id, path_to_text(path), reason, now),
-    )

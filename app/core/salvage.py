@@ -15,28 +15,30 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from app.core.doctor import (
-    FOREIGN,
-    ORPHAN_EMBEDDINGS,
-    check,
-    index_files,
-    integrity,
-    open_readonly,
-    stale_index_files,
-)
+from app.core.doctor import check, index_files, integrity, stale_index_files
 from app.core.errors import FoveaError
 from app.core.faults import ensure_free
+from app.core.store_repair import (
+    DamagedRows,
+    allow_short_file,
+    columns,
+    create_table,
+    insert_rows,
+    open_readonly,
+    remove_foreign,
+    row_counts,
+    table_schemas,
+    tables,
+)
 
 # Derived tables rebuilt after the copy instead of copied: the full-text index and its shadow tables.
 DERIVED = ("text_fts", "text_dirty")
 CHUNK = 500
-READ_CHUNK = 256
 RECOVER_TIMEOUT_S = 3600
 
 
@@ -127,28 +129,6 @@ def salvage(db: Path, use_cli: bool = True) -> RepairResult:
     )
 
 
-def remove_foreign(conn: sqlite3.Connection) -> dict[str, int]:
-    """Re-attach images to the root folder holding them, then delete rows whose parent is gone."""
-    from app.core.doctor import _tables
-
-    tables = _tables(conn)
-    if {"images", "roots"} <= tables:
-        for root_id, root in conn.execute("SELECT id, path FROM roots").fetchall():
-            prefix = root.rstrip("/") + "/"
-            conn.execute(
-                """UPDATE images SET root_id = ? WHERE (root_id IS NULL OR root_id NOT IN (SELECT id FROM roots))
-                   AND substr(path, 1, ?) = ?""",
-                (root_id, len(prefix), prefix),
-            )
-    removed = {}
-    for table, _, where in (FOREIGN[2], FOREIGN[0], FOREIGN[1], ("embeddings", "", ORPHAN_EMBEDDINGS)):
-        if table in tables:
-            n = conn.execute(f"DELETE FROM {table} WHERE {where}").rowcount
-            if n:
-                removed[table] = n
-    return removed
-
-
 def _family(db: Path) -> list[Path]:
     return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
 
@@ -204,11 +184,10 @@ def _copy_into_new(source: Path, work: Path) -> int:
     from app.core.store import Store
 
     src = open_readonly(source)
-    # Lets SQLite read a file shorter than its header says (a truncated copy) instead of refusing it whole.
-    src.execute("PRAGMA writable_schema = ON")
+    allow_short_file(src)
     try:
         try:
-            schema = src.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+            schema = table_schemas(src)
         except sqlite3.DatabaseError as e:
             raise SalvageError(
                 f"{source}: nothing is readable, the file's table of contents is damaged ({e}); "
@@ -216,7 +195,7 @@ def _copy_into_new(source: Path, work: Path) -> int:
             ) from e
         skipped, dropped = 0, {}
         with Store(work) as dst:
-            have = {r[0] for r in dst.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            have = tables(dst.conn)
             for name, sql in schema:
                 if (
                     name.startswith(("sqlite_", "lost_and_found", *DERIVED))
@@ -225,11 +204,9 @@ def _copy_into_new(source: Path, work: Path) -> int:
                 ):
                     continue
                 if name not in have:  # a table another module created (calibration thresholds, ...)
-                    dst.conn.execute(sql)
-                cols = [c for c in _columns(src, name) if c in set(_columns(dst.conn, name))]
-                marks = ",".join("?" * len(cols))
-                insert = f"INSERT OR IGNORE INTO {name} ({','.join(cols)}) VALUES ({marks})"
-                rows = _Rows(src, name, cols)
+                    create_table(dst.conn, sql)
+                cols = [c for c in columns(src, name) if c in set(columns(dst.conn, name))]
+                rows = DamagedRows(src, name, cols)
                 sound = _embedding_check(cols) if name == "embeddings" else None
                 while True:
                     chunk = [r for _, r in zip(range(CHUNK), rows, strict=False)]
@@ -245,7 +222,7 @@ def _copy_into_new(source: Path, work: Path) -> int:
                         if not chunk:
                             continue
                     with dst.transaction() as conn:
-                        conn.executemany(insert, chunk)
+                        insert_rows(conn, name, cols, chunk)
                 skipped += rows.skipped
             with dst.transaction() as conn:
                 dropped.update(remove_foreign(conn))
@@ -278,103 +255,6 @@ def _embedding_check(cols: list[str]):
     return sound
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-
-
-class _Rows:
-    """Rows of `table` in rising rowid order; a damaged stretch is skipped by probing for the next
-    rowid that can be read. Every round yields or passes at least one rowid, so it always ends."""
-
-    def __init__(self, conn: sqlite3.Connection, table: str, cols: list[str]) -> None:
-        self.conn, self.table, self.skipped = conn, table, 0
-        self.sql = f"SELECT rowid, {','.join(cols)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        self.one = f"SELECT rowid, {','.join(cols)} FROM {table} WHERE rowid = ?"
-        self._it = self._rows()
-
-    def __iter__(self) -> Iterator[tuple]:
-        return self._it
-
-    def __next__(self) -> tuple:
-        return next(self._it)
-
-    def _read(self, last: int, n: int) -> list[tuple] | None:
-        try:
-            return self.conn.execute(self.sql, (last, n)).fetchall()
-        except sqlite3.DatabaseError:
-            return None
-
-    def _rows(self) -> Iterator[tuple]:
-        last = -(2**63)
-        while True:
-            # LIMIT matters: a cursor reads one row ahead, so a damaged row would hide the one before it;
-            # on an error, walk up to the damage one row at a time.
-            rows = self._read(last, READ_CHUNK)
-            if rows is None:
-                rows = self._read(last, 1)
-            if rows == []:
-                return
-            for row in rows or ():
-                if row[0] <= last:  # a damaged tree can answer out of order
-                    break
-                yield row[1:]
-                last = row[0]
-            else:
-                if rows is not None:
-                    continue
-            # Damage right after `last`: jump to the next rowid whose row reads back on its own.
-            nxt = self._next_readable(last)
-            if nxt is None:
-                return
-            self.skipped += 1
-            try:
-                row = self.conn.execute(self.one, (nxt,)).fetchone()
-            except sqlite3.DatabaseError:
-                row = None
-            if row is not None:
-                yield row[1:]
-            last = nxt
-
-    def _readable_from(self, start: int) -> int | None | bool:
-        """The first rowid >= start if its row reads back; None past the end; False if damaged."""
-        try:
-            row = self.conn.execute(
-                f"SELECT rowid FROM {self.table} WHERE rowid >= ? ORDER BY rowid LIMIT 1", (start,)
-            ).fetchone()
-            if row is None:
-                return None
-            if row[0] < start or self.conn.execute(self.one, (row[0],)).fetchone() is None:
-                return False
-        except sqlite3.DatabaseError:
-            return False
-        return row[0]
-
-    def _next_readable(self, last: int) -> int | None:
-        """The first readable rowid after `last`: gallop forward, then bisect back (assumes the damage
-        is one stretch; rows inside a second stretch in between are lost with it)."""
-        base = max(last, 0)
-        gap, found = 1, False
-        while gap < 2**62:
-            found = self._readable_from(base + gap)
-            if found is not False:
-                break
-            gap *= 2
-        if found is False or found is None:
-            return None
-        lo, hi = base + gap // 2, base + gap  # from lo: damaged (or the start); from hi: readable
-        best = found
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            r = self._readable_from(mid)
-            if r is False:
-                lo = mid
-            else:
-                hi = mid
-                if r is not None:
-                    best = min(best, r)
-        return best if best > last else None
-
-
 def _verify(db: Path) -> list[str]:
     conn = open_readonly(db)
     try:
@@ -386,11 +266,6 @@ def _verify(db: Path) -> list[str]:
 def _row_counts(db: Path) -> dict[str, int]:
     conn = open_readonly(db)
     try:
-        names = [
-            r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            if not r[0].startswith(("sqlite_", *DERIVED))
-        ]
-        return {n: conn.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
+        return row_counts(conn, skip=DERIVED)
     finally:
         conn.close()

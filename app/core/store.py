@@ -9,18 +9,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from app.core import store_safety
 from app.core.errors import FoveaError
 from app.core.faults import KEPT_INDEX, DiskFullError, is_disk_full, need_for
 from app.core.store_captions import StoreCaptions
-from app.core.store_paths import path_to_text, text_to_path
+from app.core.store_index import StoreIndex
+from app.core.store_paths import path_to_text, text_to_path  # noqa: F401 - re-exported
+from app.core.store_reads import ImageRecord, StoreReads  # noqa: F401 - ImageRecord re-exported
 from app.core.store_roots import StoreRoots
 from app.core.store_safety import (  # noqa: F401 - re-exported: callers import them from the store
     BACKUPS_KEPT,
@@ -33,7 +32,7 @@ from app.core.store_safety import (  # noqa: F401 - re-exported: callers import 
 )
 from app.core.store_tags import StoreTags
 from app.core.store_text import StoreText
-from app.core.store_views import APPLIED, StoreViews, under_folder
+from app.core.store_views import StoreViews
 
 Step = str | Callable[[sqlite3.Connection], None]
 
@@ -142,20 +141,6 @@ class NoLibraryError(StoreError):
     """A read-only open of a library file that does not exist (reads never create one)."""
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    id: int
-    path: Path
-    width: int | None
-    height: int | None
-    taken_at: str | None
-    camera: str | None
-    status: str
-    error: str | None
-    size: int | None
-    root: Path | None
-
-
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the steps from the file's `user_version` up to `target`, each version in one transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -216,7 +201,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise StoreError(f"{path}: {last}{damage_hint(last)}", _error_kind(path, last))
 
 
-class Store(StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
+class Store(StoreReads, StoreIndex, StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
     """The library database. Writes happen inside `transaction()`; reads may happen anywhere."""
 
     def __init__(self, path: str | Path, read_only: bool = False) -> None:
@@ -315,183 +300,3 @@ class Store(StoreViews, StoreCaptions, StoreTags, StoreText, StoreRoots):
     @property
     def schema_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
-
-    # ---- reads for search --------------------------------------------------------------------
-
-    def embedding_rows(
-        self, model_id: str, after_rowid: int = 0
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Embeddings of 'ok' images added after `after_rowid`: (ids (n,), int8 (n, d), scales (n,), last rowid).
-
-        A re-embedded or reappearing image gets a new rowid, so an id may repeat: the later row wins.
-        """
-        rows = self.conn.execute(
-            """SELECT e.rowid, e.image_id, e.vec_i8, e.scale FROM embeddings e JOIN images i ON i.id = e.image_id
-               WHERE e.model_id = ? AND i.status = 'ok' AND e.rowid > ? ORDER BY e.rowid""",
-            (model_id, after_rowid),
-        ).fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, 0), np.int8), np.zeros(0, np.float32), after_rowid
-        ids = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-        q = np.frombuffer(b"".join(r[2] for r in rows), np.int8).reshape(len(rows), -1)  # (n, d)
-        scales = np.fromiter((r[3] for r in rows), np.float32, len(rows))
-        return ids, q, scales, int(rows[-1][0])
-
-    def vectors_generation(self) -> int:
-        """Bumped (by triggers) whenever an embedding is deleted or an image leaves 'ok'; appends do not bump it."""
-        return int(self.conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()[0])
-
-    def last_embedding_rowid(self) -> int:
-        """The highest embeddings rowid (0 when empty): a file claiming a later one is from another store."""
-        return int(self.conn.execute("SELECT coalesce(max(rowid), 0) FROM embeddings").fetchone()[0])
-
-    def f16_vectors(self, model_id: str, image_ids: Sequence[int]) -> np.ndarray:
-        """float16 (len(ids), d) in the order given; rows of ids without an embedding are zero."""
-        sql = "SELECT image_id, vec_f16 FROM embeddings WHERE model_id = ? AND image_id IN"
-        found = self._by_id(sql, (model_id,), image_ids)
-        if not found:
-            return np.zeros((len(image_ids), 0), np.float16)
-        d = len(next(iter(found.values()))[0]) // 2
-        out = np.zeros((len(image_ids), d), np.float16)
-        for k, i in enumerate(image_ids):
-            if int(i) in found:
-                out[k] = np.frombuffer(found[int(i)][0], np.float16)
-        return out
-
-    def image_info(self, image_ids: Sequence[int]) -> list[ImageRecord]:
-        """Records in the order given; unknown ids are left out."""
-        found = self._by_id(
-            """SELECT i.id, i.path, i.width, i.height, i.taken_at, i.camera, i.status, i.error, i.size, r.path
-               FROM images i LEFT JOIN roots r ON r.id = i.root_id WHERE i.id IN""",
-            (),
-            image_ids,
-        )
-        out = []
-        for i in image_ids:
-            r = found.get(int(i))
-            if r is not None:
-                root = text_to_path(r[8]) if r[8] is not None else None
-                out.append(ImageRecord(int(i), text_to_path(r[0]), *r[1:8], root))
-        return out
-
-    def _by_id(self, sql: str, args: tuple, ids: Sequence[int]) -> dict[int, tuple]:
-        out: dict[int, tuple] = {}
-        ids = [int(i) for i in ids]
-        for k in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-            chunk = ids[k : k + 900]
-            q = f"{sql} ({','.join('?' * len(chunk))})"
-            for row in self.conn.execute(q, (*args, *chunk)):
-                out[int(row[0])] = tuple(row[1:])
-        return out
-
-    def ids_matching(
-        self,
-        folder: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        camera: str | None = None,
-        tag: str | None = None,
-    ) -> np.ndarray | None:
-        """Sorted int64 ids of 'ok' images passing every given filter; None when no filter is given.
-
-        `folder` is a path prefix, dates compare on ISO text (`date_to` is inclusive at its precision:
-        "2023-05" covers all of May), `camera` is a case-insensitive substring, `tag` needs an
-        auto or confirmed tag with that label.
-        """
-        where, args = [], []
-        if folder:
-            clause, more = under_folder("i.path", folder)
-            where.append(clause)
-            args += more
-        if date_from:
-            where.append("i.taken_at >= ?")
-            args.append(date_from)
-        if date_to:
-            where.append("substr(i.taken_at, 1, length(?)) <= ?")
-            args += [date_to, date_to]
-        if camera:
-            where.append("i.camera LIKE ? ESCAPE '\\'")
-            args.append("%" + camera.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        if tag:
-            where.append(
-                f"EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.label = ? AND t.{APPLIED})"
-            )
-            args.append(tag)
-        if not where:
-            return None
-        sql = f"SELECT i.id FROM images i WHERE i.status = 'ok' AND {' AND '.join(where)} ORDER BY i.id"
-        return np.array([r[0] for r in self.conn.execute(sql, args)], dtype=np.int64)
-
-    def image_id_for_path(self, path: str | Path) -> int | None:
-        row = self.conn.execute("SELECT id FROM images WHERE path = ?", (path_to_text(path),)).fetchone()
-        return None if row is None else int(row[0])
-
-    # ---- summaries for `fovea status` -----------------------------------------------------------
-
-    def embedded_count(self, model_id: str) -> int:
-        """Images ready to search with `model_id` (status 'ok' with an embedding of that model)."""
-        sql = """SELECT count(*) FROM embeddings e JOIN images i ON i.id = e.image_id
-                 WHERE e.model_id = ? AND i.status = 'ok'"""
-        return int(self.conn.execute(sql, (model_id,)).fetchone()[0])
-
-    def status_counts(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall())
-
-    def errors(self, limit: int | None = None) -> list[tuple[Path, str, float]]:
-        """Recorded per-file errors, newest first: (path, reason, time)."""
-        sql = "SELECT path, reason, time FROM errors ORDER BY time DESC, id DESC"
-        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
-        return [(text_to_path(p), r, t) for p, r, t in rows]
-
-    def roots(self) -> list[tuple[int, Path, str]]:
-        """(id, path, state) per library root."""
-        return [
-            (i, text_to_path(p), s)
-            for i, p, s in self.conn.execute("SELECT id, path, state FROM roots ORDER BY id")
-        ]
-
-    # ---- writes used by the indexer (call inside `transaction()`) -------------------------------
-
-    def add_root(self, path: str | Path, now: float) -> int:
-        text = path_to_text(path)
-        self.conn.execute(
-            "INSERT OR IGNORE INTO roots (path, state, added_at) VALUES (?, 'online', ?)", (text, now)
-        )
-        return int(self.conn.execute("SELECT id FROM roots WHERE path = ?", (text,)).fetchone()[0])
-
-    def set_root_state(self, root_id: int, state: str) -> None:
-        self.conn.execute("UPDATE roots SET state = ? WHERE id = ?", (state, root_id))
-
-    def put_embeddings(self, model_id: str, image_ids: Sequence[int], vectors: np.ndarray) -> None:
-        """Store L2-normalised (n, d) vectors as int8 + scale and float16; replacing gives a new rowid."""
-        from app.core.vectors import quantize_int8
-
-        q, scales = quantize_int8(vectors)
-        f16 = np.asarray(vectors, np.float16)
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO embeddings (image_id, model_id, vec_i8, scale, vec_f16) VALUES (?, ?, ?, ?, ?)",
-            [
-                (int(i), model_id, q[k].tobytes(), float(scales[k]), f16[k].tobytes())
-                for k, i in enumerate(image_ids)
-            ],
-        )
-
-    def forget_images(self, image_ids: Sequence[int]) -> None:
-        """Drop images (and their embeddings, tags and captions) from the library; files are not touched."""
-        with self.transaction() as c:
-            for table, col in (
-                ("tags", "image_id"),
-                ("embeddings", "image_id"),
-                ("captions", "image_id"),
-                ("images", "id"),
-            ):
-                c.executemany(f"DELETE FROM {table} WHERE {col} = ?", [(int(i),) for i in image_ids])
-
-    def record_error(self, path: str | Path, reason: str, now: float) -> None:
-        """Keep the latest error per path (a rerun replaces it instead of piling up copies)."""
-        text = path_to_text(path)
-        self.conn.execute("DELETE FROM errors WHERE path = ?", (text,))
-        self.conn.execute("INSERT INTO errors (path, reason, time) VALUES (?, ?, ?)", (text, reason, now))
-
-    def clear_error(self, path: str | Path) -> None:
-        self.conn.execute("DELETE FROM errors WHERE path = ?", (path_to_text(path),))
