@@ -81,8 +81,13 @@ def model_only(emb: Embedder, n: int, batch: int) -> float:
 def end_to_end(emb: Embedder, folder: Path, n: int, batch: int, workers: int | None) -> float:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
         t = time.perf_counter()
-        for p in index(store, emb, [folder], batch_size=batch, workers=workers):
-            summary = p.summary
+        job = index(store, emb, [folder], batch_size=batch, workers=workers)
+        while True:  # the job returns its summary
+            try:
+                next(job)
+            except StopIteration as done:
+                summary = done.value
+                break
         dt = time.perf_counter() - t
     if summary.embedded != n:
         raise SystemExit(f"end-to-end embedded {summary.embedded} of {n} images")

@@ -24,12 +24,13 @@ from app.core.store import Store
 from tests.builders.fake_captioner import FakeCaptioner
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import make_library
+from tests.builders.jobs import collect
 
 
 def run_job(store: Store, captioner, **kw) -> tuple[CaptionSummary, list]:
-    items = list(caption_library(store, captioner, **kw))
-    assert items[-1].phase == "done" and items[-1].summary is not None
-    return items[-1].summary, items
+    summary, items = collect(caption_library(store, captioner, **kw))
+    assert items[-1].phase == "done" and isinstance(summary, CaptionSummary)
+    return summary, items
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from app.core.indexer import index
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import photo, save_jpeg
+from tests.builders.jobs import run_to_end
 
 BAD = "tests.builders.bad_decoders:decode"
 
@@ -76,7 +77,7 @@ def test_indexing_records_crashes_hangs_and_notes_and_keeps_the_rest(tmp_path, c
     files(tmp_path / "lib", names)
     store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
     with DecodePool(DecodeJob(min_side=64, decoder=BAD), workers=2, timeout_s=3) as pool:
-        s = list(index(store, emb, [tmp_path / "lib"], batch_size=2, workers=2, pool=pool))[-1].summary
+        s = run_to_end(index(store, emb, [tmp_path / "lib"], batch_size=2, workers=2, pool=pool))
     assert (s.embedded, s.errors) == (3, 2)
     rows = {
         Path(p).name: (st, e, n)

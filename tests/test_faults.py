@@ -22,6 +22,7 @@ from app.core.indexer import index
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import make_library
+from tests.builders.jobs import run_to_end
 
 
 def limit_pages(conn: sqlite3.Connection, extra: int) -> None:
@@ -116,7 +117,7 @@ def test_index_on_a_filling_disk_keeps_every_finished_batch_and_a_rerun_resumes(
     full.pages = None  # space freed
     with Store(db) as store:
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        summary = list(index(store, emb, [root], batch_size=4, workers=1))[-1].summary
+        summary = run_to_end(index(store, emb, [root], batch_size=4, workers=1))
         assert summary.embedded == n - kept and summary.skipped == kept
         assert len(store.embedding_rows(emb.model_id)[0]) == n
     print(f"disk full mid-index: {kept}/{n} embeddings kept; the rerun embedded the other {n - kept}")
@@ -314,5 +315,5 @@ def test_scan_and_embed_interleave_so_a_fault_during_the_scan_keeps_the_embeddin
     assert rows == 48 and kept == 32  # 3 chunks scanned; the embeddings of the first two were committed
     monkeypatch.setattr(indexer, "apply_changes", library.apply_changes)
     with Store(tmp_path / "lib.sqlite") as store:
-        summary = list(index(store, emb, [root], batch_size=4, workers=1))[-1].summary
+        summary = run_to_end(index(store, emb, [root], batch_size=4, workers=1))
         assert summary.skipped == kept and summary.embedded == n - kept

@@ -15,6 +15,7 @@ from app.core.indexer import index
 from app.core.library import FileEntry, WalkStats, walk
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
+from tests.builders.jobs import run_to_end
 from tests.builders.real_photos import FORMAT_EXTS, real_photos, sha256s, write_dng, write_formats
 
 
@@ -60,7 +61,7 @@ def test_indexing_real_photos_in_every_format_never_writes_them(formats_dir, tmp
     folder = next(iter(formats_dir["chelsea"].values())).parent.parent
     before = sha256s(folder)
     store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
-    summary = list(index(store, emb, [folder], batch_size=8, workers=2))[-1].summary
+    summary = run_to_end(index(store, emb, [folder], batch_size=8, workers=2))
     n = sum(len(p) for p in formats_dir.values())
     assert (summary.added, summary.embedded, summary.errors) == (n, n, 0)
     assert store.status_counts() == {"ok": n} and store.errors() == []

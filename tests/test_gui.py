@@ -292,7 +292,7 @@ def test_quitting_during_a_job_asks_then_stops_after_the_batch_and_closes(qtbot,
     which ends at a batch boundary with its batches committed, and then the window closes."""
     import threading
 
-    from app.core.contracts import JobKind
+    from app.core.contracts import JobKind, JobProgress
     from app.gui import quit_guard
 
     win, session = open_window(qtbot, tmp_path, monkeypatch, FakeEmbedder())
@@ -302,7 +302,7 @@ def test_quitting_during_a_job_asks_then_stops_after_the_batch_and_closes(qtbot,
         for k in range(1000):
             gate.wait(0.02)
             committed.append(k)  # stands for one committed batch
-            yield k
+            yield JobProgress(k, 1000, f"Indexing… {k} of 1000")
             if should_stop():
                 return k
 

@@ -11,16 +11,19 @@ import numpy as np
 import pytest
 
 from app.core.backends import Embedder
-from app.core.indexer import IndexSummary, Progress, index
+from app.core.contracts import JobProgress
+from app.core.indexer import IndexSummary, index
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import make_library, photo, save_jpeg
+from tests.builders.jobs import collect
 
 
-def run(store: Store, embedder, roots, **kw) -> tuple[IndexSummary, list[Progress]]:
-    items = list(index(store, embedder, [Path(r) for r in roots], **kw))
-    assert items[-1].phase == "done" and items[-1].summary is not None
-    return items[-1].summary, items
+def run(store: Store, embedder, roots, **kw) -> tuple[IndexSummary, list[JobProgress]]:
+    summary, items = collect(index(store, embedder, [Path(r) for r in roots], **kw))
+    assert items[-1].phase == "done" and isinstance(summary, IndexSummary)
+    assert all(isinstance(p, JobProgress) for p in items)  # the one progress type of every job
+    return summary, items
 
 
 def statuses(store: Store) -> dict[str, str]:

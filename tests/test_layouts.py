@@ -16,6 +16,7 @@ from app.core.library import FileEntry, WalkOptions, WalkStats, walk
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import photo, save_jpeg
+from tests.builders.jobs import run_to_end
 from tests.builders.real_photos import sha256s
 
 
@@ -24,7 +25,7 @@ def jpg(path: Path, seed: int = 0) -> Path:
 
 
 def run(store, folder, **kw):
-    return list(index(store, FakeEmbedder(), [folder], batch_size=4, workers=1, **kw))[-1].summary
+    return run_to_end(index(store, FakeEmbedder(), [folder], batch_size=4, workers=1, **kw))
 
 
 def test_walk_never_enters_packages_user_library_or_fovea_data(tmp_path):

@@ -19,6 +19,7 @@ from app.core.store import Store, path_to_text
 from app.core.vectors import dequantize_int8, quantize_int8
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import ERROR, LOOP, OK, SKIP, hostile_corpus, make_library
+from tests.builders.jobs import run_to_end
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +37,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def last(gen):
-    """Run an index() generator to the end; its final 'done' item carries the summary."""
-    return list(gen)[-1].summary
+    """Run an index() generator to the end; it returns the summary."""
+    return run_to_end(gen)
 
 
 def test_hostile_corpus_is_indexed_or_recorded_and_never_touched(tmp_path):

@@ -16,6 +16,7 @@ from app.core.roots import contains, remove_root
 from app.core.store import Store
 from tests.builders.fake_embedder import FakeEmbedder
 from tests.builders.images import make_library
+from tests.builders.jobs import run_to_end
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def pictures(tmp_path) -> Path:
 
 
 def run(store: Store, emb, *folders: Path):
-    return list(index(store, emb, [Path(f) for f in folders], batch_size=4, workers=1))[-1].summary
+    return run_to_end(index(store, emb, [Path(f) for f in folders], batch_size=4, workers=1))
 
 
 def rows(store: Store) -> dict[str, tuple[int, int]]:

@@ -14,6 +14,7 @@ from app.core.backends import Embedder, open_embedder
 from app.core.errors import BackendError
 from converters.convert import convert
 from tests.builders.clip import make_clip_checkpoint
+from tests.builders.jobs import run_to_end
 from tests.builders.siglip import make_siglip_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,5 +139,5 @@ def test_a_384px_siglip_drafts_jpegs_at_768_on_both_backends(siglip_384, tmp_pat
     (tmp_path / "photos").mkdir()
     Image.new("RGB", (1600, 1200), (200, 30, 30)).save(tmp_path / "photos" / "a.jpg")
     with Store(tmp_path / "lib.sqlite") as store:
-        *_, last = indexer.index(store, emb, [tmp_path / "photos"])
-    assert last.summary.embedded == 1 and last.summary.errors == 0
+        summary = run_to_end(indexer.index(store, emb, [tmp_path / "photos"]))
+    assert summary.embedded == 1 and summary.errors == 0

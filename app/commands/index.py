@@ -20,15 +20,14 @@ def run_index(
     bars: dict[str, object] = {}
 
     def show(p: JobProgress) -> None:
-        if p.detail is None:  # a line from the job itself, e.g. waiting for another indexer
+        if not p.phase:  # a line from the job itself, e.g. waiting for another indexer
             err(p.message)
             return
-        phase = p.detail.phase
-        if phase == "scan":
+        if p.phase == "scan":
             b = bars["scan"] if "scan" in bars else bars.setdefault("scan", bar("scanning"))
             b.n = p.done
             b.refresh()
-        elif phase == "embed":
+        elif p.phase == "embed":
             b = bars["embed"] if "embed" in bars else bars.setdefault("embed", bar("embedding"))
             b.total, b.n = p.total, p.done
             b.set_postfix(errors=p.errors, refresh=False)

@@ -29,17 +29,19 @@ def _installed() -> list[dict]:
 
 def _pull(name: str, dtype: str | None = None) -> int:
     """Progress on stderr (one rewritten line on a terminal), the outcome on stdout."""
+    from app.core.contracts import JobKind
+    from app.core.jobs import as_job
     from app.core.model_pull import pull
 
     tty = sys.stderr.isatty()
     shown = -1
-    for step in pull(name, dtype=dtype):
-        if step.stage == "done":
+    for step in as_job(JobKind.PULL, pull(name, dtype=dtype)):
+        if step.phase == "done":
             if tty and shown >= 0:
                 sys.stderr.write("\n")
             print(step.message)
-        elif step.stage == "download":
-            pct = int(100 * step.done_bytes / step.total_bytes) if step.total_bytes else 0
+        elif step.phase == "download":
+            pct = int(100 * step.done / step.total) if step.total else 0
             if tty:
                 sys.stderr.write(f"\r{step.message}   ")
                 sys.stderr.flush()

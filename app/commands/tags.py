@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from app.commands.context import demo_notice, open_library, print_json, tag_settings
-from app.commands.progress import graceful_interrupt
+from app.commands.progress import drive, graceful_interrupt
+from app.core.contracts import JobProgress
 from app.core.errors import UsageError
 
 
@@ -31,10 +32,11 @@ def run_tag(args: argparse.Namespace) -> int:
                 "their tags are guesses, never applied automatically",
                 file=sys.stderr,
             )
-        last = None
-        for p in lib.tag_job(settings, args.labels, should_stop):
-            last = p.detail
+
+        def show(p: JobProgress) -> None:
             print(f"\rtagging {p.done}/{p.total}", end="", file=sys.stderr)
+
+        last = drive(lib.tag_job(settings, args.labels, should_stop), show)  # the final TagProgress
         print(file=sys.stderr)
         if last is not None:
             print(

@@ -1,6 +1,6 @@
 """The caption job: caption the opted-in libraries' images with a LLaVA captioner, resumably.
 
-`caption_library()` is a plain generator of `CaptionProgress`, like the indexer: the CLI draws a bar,
+`caption_library()` is a plain generator of `JobProgress` returning a CaptionSummary, like the indexer: the CLI draws a bar,
 the GUI runs it in a worker. Each caption is committed as soon as it exists (generation takes ~0.1-2 s
 an image, so a transaction per image costs nothing), so a stopped or killed job loses at most one
 image and a rerun continues where it stopped: images already captioned by this model id are skipped.
@@ -9,14 +9,16 @@ image and a rerun continues where it stopped: images already captioned by this m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core import text_index
 from app.core.captions_backend import DEFAULT_PROMPT, Captioner, check_sampling
+from app.core.contracts import JobKind, JobProgress
 from app.core.decode import DecodeError, decode_ahead, open_image
 from app.core.errors import BackendError, FoveaError, UsageError
+from app.core.jobs import progress as job_progress
 from app.core.store import Store
 
 DEFAULT_CAPTION_MODEL = "llava-interleave-qwen-0.5b"
@@ -34,23 +36,6 @@ class CaptionSummary:
     errors: int = 0  # per-file errors recorded this run
     missing: int = 0  # files gone since indexing (left to the indexer to mark)
     stopped: bool = False  # should_stop() or the limit ended the run early; a rerun continues
-
-
-@dataclass
-class CaptionProgress:
-    phase: str  # 'caption' | 'done'
-    done: int
-    total: int
-    errors: int
-    current: Path | None
-    elapsed_s: float
-    summary: CaptionSummary | None = None  # set on the final 'done' item
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.total or not self.done:
-            return None
-        return self.elapsed_s / self.done * (self.total - self.done)
 
 
 def caption_model_dir(name_or_path: str | None = None) -> Path:
@@ -101,10 +86,10 @@ def caption_library(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     temperature: float = 0.0,
     decode_side: int = 768,
-) -> Iterator[CaptionProgress]:
+) -> Generator[JobProgress, None, CaptionSummary]:
     """Caption up to `limit` uncaptioned images of the opted-in libraries with `captioner` (greedy by default).
 
-    Yields after every image, then a 'done' item carrying the CaptionSummary (also the return value).
+    Yields a JobProgress after every image, then a 'done' item, and returns the CaptionSummary.
     Files that cannot be read, or that the model fails on, are recorded in the errors table (reason
     prefixed "caption:") and the job goes on; a model that fails on its first images raises BackendError.
     `decode_side`: JPEGs are decoded reduced to no less than this (LLaVA towers take 336-384 px).
@@ -121,10 +106,10 @@ def caption_library(
         todo, summary.stopped = todo[:limit], True
     total = len(todo)
 
-    def progress(phase: str, done: int, current: Path | None) -> CaptionProgress:
-        return CaptionProgress(phase, done, total, summary.errors, current, time.monotonic() - t0)
+    def progress(phase: str, done: int) -> JobProgress:
+        return job_progress(JobKind.CAPTION, done, total, phase, summary.errors, time.monotonic() - t0)
 
-    yield progress("caption", 0, None)
+    yield progress("caption", 0)
     model_failures = 0
     done = 0
     # One decode thread, two ahead: decoding overlaps generation, which dominates.
@@ -161,13 +146,11 @@ def caption_library(
                 summary.errors += 1
             text_index.refresh(store)
         done += 1
-        yield progress("caption", done, path)
+        yield progress("caption", done)
         if should_stop is not None and should_stop() and done < total:
             summary.stopped = True
             break
-    final = progress("done", done, None)
-    final.summary = summary
-    yield final
+    yield progress("done", done)
     return summary
 
 

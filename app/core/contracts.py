@@ -111,14 +111,16 @@ class JobKind(enum.Enum):
 
 @dataclass(frozen=True)
 class JobProgress:
-    """One progress step of any job: `total` 0 while unknown; `detail` is the job's own progress item."""
+    """One progress step of any job, the only progress type the front ends see: `total` 0 while unknown."""
 
     done: int
     total: int
     message: str
     eta_s: float | None = None
-    errors: int = 0
-    detail: Any = None
+    errors: int = 0  # files that could not be read so far
+    phase: str = (
+        ""  # the job's own stage when it has several: 'scan' | 'embed' (index), 'download' (pull), 'done'
+    )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The indexing job: scan roots, detect changes, decode ahead on threads, embed in batches, store.
 
-`index()` is a plain generator of `Progress`; the CLI draws a bar from it and the GUI runs it in a
-worker. Every batch is one transaction, so a crash or kill loses at most the open batch.
+`index()` is a plain generator of `JobProgress` (phase 'scan', 'embed', then 'done') returning the
+IndexSummary; the CLI draws a bar from it and the GUI runs it in a worker. Every batch is one transaction, so a crash or kill loses at most the open batch.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,9 @@ from PIL import Image
 
 from app.core import text_index
 from app.core.backends import Embedder
+from app.core.contracts import JobKind, JobProgress
 from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
+from app.core.jobs import progress as job_progress
 from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
 from app.core.paths import user_data_dir
 from app.core.roots import add_root, plan_scans
@@ -46,23 +48,6 @@ class IndexSummary:
         default_factory=list
     )  # what a person should know about this run (folded roots ...)
     stopped: bool = False  # should_stop() ended the run early (everything done so far is committed)
-
-
-@dataclass
-class Progress:
-    phase: str  # 'scan' | 'embed' | 'done'
-    done: int
-    total: int | None  # None while the scan does not know yet
-    errors: int
-    current: Path | None
-    elapsed_s: float
-    summary: IndexSummary | None = None  # set on the final 'done' item
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.total or not self.done or self.phase != "embed":
-            return None
-        return self.elapsed_s / self.done * (self.total - self.done)
 
 
 @dataclass
@@ -130,19 +115,21 @@ def index(
     download_icloud: bool = False,
     decode_timeout_s: float = DECODE_TIMEOUT_S,
     pool: DecodePool | None = None,
-) -> Iterator[Progress]:
+) -> Generator[JobProgress, None, IndexSummary]:
     """Add `roots` to the library and bring it up to date for `embedder.model_id`.
 
-    Yields Progress during the scan and after every committed batch, then one 'done' item carrying
-    the IndexSummary (also the generator's return value). should_stop() is checked between batches.
+    Yields JobProgress during the scan and after every committed batch, then one 'done' item, and
+    returns the IndexSummary. should_stop() is checked between batches.
     Files are decoded in worker processes (app.core.decode_pool): a `pool` may be passed in to reuse one.
     """
     t0 = time.monotonic()
     summary = IndexSummary()
     workers = workers or min(4, os.cpu_count() or 1)
 
-    def progress(phase: str, done: int, total: int | None, current: Path | None) -> Progress:
-        return Progress(phase, done, total, summary.errors, current, time.monotonic() - t0)
+    def progress(phase: str, done: int, total: int | None) -> JobProgress:
+        # An ETA only while embedding against a known total: the scan's pace says nothing about it.
+        elapsed = time.monotonic() - t0 if phase == "embed" else None
+        return job_progress(JobKind.INDEX, done, total, phase, summary.errors, elapsed)
 
     # Scan: walk every root, then compare all of them with the store at once.
     options = WalkOptions(download_icloud=download_icloud, own_dirs=(user_data_dir(),))
@@ -160,7 +147,7 @@ def index(
                 if not item.online:
                     summary.offline_roots.append(item.root)
             else:
-                yield progress("scan", seen + item, None, plan.scope)
+                yield progress("scan", seen + item, None)
     online = [s.root_id for s in scans if s.online]
     depth = batch_size + 2 * workers
     with ExitStack() as stack:
@@ -176,14 +163,14 @@ def index(
         done = 0
         for n, changes in apply_changes(store, scans, time.time()):
             summary.errors = changes.errors
-            yield progress("scan", n, seen, None)
+            yield progress("scan", n, seen)
             # Embed what the scan has committed so far, so a fault later (a full disk, a kill) keeps this work.
             pending = _todo(store, embedder.model_id, online, pending_only=True)
             if len(pending) >= INTERLEAVE_MIN:
                 start = done
                 for k in _embed(store, embedder, pending, started(), batch_size, depth, summary):
                     done = start + k
-                    yield progress("embed", done, None, None)
+                    yield progress("embed", done, None)
                     if should_stop is not None and should_stop():
                         summary.stopped = True
                         break
@@ -199,18 +186,16 @@ def index(
         todo = [] if summary.stopped else _todo(store, embedder.model_id, online)
         summary.skipped = store.embedded_count_in(embedder.model_id, online) - summary.embedded
         total = done + len(todo)
-        yield progress("embed", done, total, None)
+        yield progress("embed", done, total)
         if todo:
             start = done
             for k in _embed(store, embedder, todo, started(), batch_size, depth, summary):
                 done = start + k
-                yield progress("embed", done, total, None)
+                yield progress("embed", done, total)
                 if should_stop is not None and should_stop() and done < total:
                     summary.stopped = True
                     break
-    final = progress("done", done, total, None)
-    final.summary = summary
-    yield final
+    yield progress("done", done, total)
     return summary
 
 

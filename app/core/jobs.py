@@ -6,6 +6,7 @@ The CLI draws bars from them and the GUI runs them in its job worker; the genera
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -16,23 +17,40 @@ StopFn = Callable[[], bool]
 Job = Generator[JobProgress, None, Any]
 
 
-def describe(kind: JobKind, p: Any) -> JobProgress:
-    """A job's own progress item (indexer, tagger, captioner, puller, a count) as a JobProgress."""
-    if isinstance(p, JobProgress):
-        return p
-    done = int(getattr(p, "done", getattr(p, "done_bytes", 0)) or 0)
-    total = int(getattr(p, "total", getattr(p, "total_bytes", 0)) or 0)
-    phase = getattr(p, "phase", getattr(p, "stage", ""))
-    errors = int(getattr(p, "errors", 0) or 0)
-    if kind is JobKind.INDEX and phase == "scan":
+def progress(
+    kind: JobKind,
+    done: int,
+    total: int | None,
+    phase: str = "",
+    errors: int = 0,
+    elapsed_s: float | None = None,
+    message: str | None = None,
+) -> JobProgress:
+    """A JobProgress with the text the front ends show; the ETA follows from the time spent so far."""
+    total = int(total or 0)
+    if message:
+        text = message
+    elif kind is JobKind.INDEX and phase == "scan":
         text = f"Scanning… {done} files"
-    elif getattr(p, "message", None):
-        text = str(p.message)
     else:
         text = f"{kind.label}… {done} of {total}" if total else f"{kind.label}…"
     if errors:
         text += f" · {errors} unreadable"
-    return JobProgress(done, total, text, getattr(p, "eta_s", None), errors, p)
+    eta = elapsed_s / done * (total - done) if elapsed_s is not None and total and done else None
+    return JobProgress(done, total, text, eta, errors, phase)
+
+
+def describe(kind: JobKind, p: Any) -> JobProgress:
+    """A job's own progress item (tagger, puller, explainer, a count) as a JobProgress."""
+    if isinstance(p, JobProgress):
+        return p
+    done = int(getattr(p, "done", getattr(p, "done_bytes", 0)) or 0)
+    total = int(getattr(p, "total", getattr(p, "total_bytes", 0)) or 0)
+    phase = str(getattr(p, "phase", getattr(p, "stage", "")) or "")
+    errors = int(getattr(p, "errors", 0) or 0)
+    message = getattr(p, "message", None)
+    out = progress(kind, done, total, phase, errors, message=str(message) if message else None)
+    return dataclasses.replace(out, eta_s=getattr(p, "eta_s", None))
 
 
 def as_job(kind: JobKind, gen: Generator[Any, None, T]) -> Generator[JobProgress, None, T]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from app.core.contracts import JobKind
 from app.core.model_registry import entry
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class FirstRunDialog(QDialog):
         from app.gui.preferences import pull_job
 
         self.accept()
-        self.win.jobs.start(pull_job(FIRST_MODEL), f"Pulling {FIRST_MODEL}")
+        self.win.jobs.start(pull_job(FIRST_MODEL), JobKind.PULL, f"Pulling {FIRST_MODEL}")
 
 
 def offer_first_run(win: MainWindow) -> None:

@@ -2,7 +2,7 @@
 the right the job area, one long job at a time (index, tag, caption, pull) with its own text, progress,
 ETA, pause and cancel. A failed job is reported through `failed` with a way to retry it, so the window can
 show it until dismissed. Jobs are core generators driven by a `Job` worker; only signals reach this thread.
-Jobs are known by their `JobKind`; core's `describe` turns any progress item into a `JobProgress`."""
+Jobs are known by their `JobKind` and report `JobProgress` only (core's jobs turn their own items into it)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
-from app.core.contracts import JobKind
-from app.core.jobs import describe
+from app.core.contracts import JobKind, JobProgress
 from app.gui.workers import Job
 
 
@@ -92,7 +91,9 @@ class JobBar(QObject):
     def _on_progress(self, p: Any) -> None:
         if self.job is None:
             return
-        jp = describe(self.kind, p)
+        if not isinstance(p, JobProgress):  # a job must speak the one progress type (app.core.jobs.as_job)
+            raise TypeError(f"{self.job.name} reported {type(p).__name__}, not a JobProgress")
+        jp = p
         done, total, text, eta = jp.done, jp.total, jp.message, jp.eta_s
         if total:
             self.progress.setRange(0, total)

@@ -42,22 +42,23 @@ def _row(*widgets: QWidget) -> QWidget:
     return w
 
 
-def pull_job(name: str) -> Callable[[Callable[[], bool]], Iterator[object]]:
+def pull_job(name: str) -> Callable[[Callable[[], bool]], Iterator[JobProgress]]:
     """A status-bar job pulling registry model `name` (download, check, convert, install)."""
 
-    def run(_stop: Callable[[], bool]) -> Iterator[object]:
+    def run(_stop: Callable[[], bool]) -> Iterator[JobProgress]:
+        from app.core.jobs import as_job
         from app.core.model_pull import pull
 
-        yield from pull(name)
+        yield from as_job(JobKind.PULL, pull(name))
         return name
 
     return run
 
 
-def convert_job(src: Path) -> Callable[[Callable[[], bool]], Iterator[object]]:
+def convert_job(src: Path) -> Callable[[Callable[[], bool]], Iterator[JobProgress]]:
     """A status-bar job converting a downloaded Hugging Face folder into the models folder."""
 
-    def run(_stop: Callable[[], bool]) -> Iterator[object]:
+    def run(_stop: Callable[[], bool]) -> Iterator[JobProgress]:
         from app.core.model_install import convert_model
         from app.core.paths import models_dir
 
