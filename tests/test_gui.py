@@ -110,6 +110,35 @@ def test_empty_first_run_invites_a_drop(qtbot, tmp_path, monkeypatch):
     session.close()
 
 
+def test_first_run_download_starts_a_pull_job_reporting_job_progress(qtbot, tmp_path, monkeypatch):
+    """The welcome dialog's Download button runs the pull as a JobKind.PULL job (it passed its label as
+    the kind before, which failed on start); the puller's steps reach the status bar as JobProgress."""
+    from app.core import model_pull
+    from app.core.contracts import JobKind
+    from app.core.model_pull import PullProgress
+    from app.gui import first_run
+
+    def fake_pull(name, **_kw):
+        yield PullProgress("download", f"Downloading {name}… 1 of 4 MB", 1, 4)
+        yield PullProgress("done", f"installed {name}")
+
+    monkeypatch.setattr(model_pull, "pull", fake_pull)
+    win, session = open_window(qtbot, tmp_path, monkeypatch, FakeEmbedder())
+    seen, used = [], []
+    monkeypatch.setattr(win, "use_model", used.append)  # a real pull then switches to the new model
+    win.jobs.progressed.connect(lambda kind, p: seen.append((kind, p)))
+    dlg = first_run.FirstRunDialog(win)
+    dlg._pull()
+    qtbot.waitUntil(lambda: used == [first_run.FIRST_MODEL], timeout=WAIT_MS)
+    assert [(k, p.phase, p.done, p.total) for k, p in seen] == [
+        (JobKind.PULL, "download", 1, 4),
+        (JobKind.PULL, "done", 0, 0),
+    ]
+    assert seen[0][1].message == f"Downloading {first_run.FIRST_MODEL}… 1 of 4 MB"
+    win.close()
+    session.close()
+
+
 def test_dropped_folder_indexes_and_typed_query_shows_expected_images_first(qtbot, tmp_path, monkeypatch):
     _typed_query(qtbot, tmp_path, monkeypatch)
 
