@@ -216,3 +216,32 @@ def test_the_window_reads_errors_tag_counts_and_details_off_its_own_thread(env, 
         seen
     )  # called, never on the GUI thread
     lib.close()
+
+
+def test_the_window_reads_its_libraries_off_its_own_thread_at_start_and_before_the_trash(env, qtbot, monkeypatch):
+    """The two last reads that ran on the GUI thread: "is there a library yet?" when the window opens
+    (then the welcome dialog is offered) and the library folders checked before a move to the Trash."""
+    import threading
+
+    from app.gui import app as gui_app
+    from app.gui import first_run
+
+    tmp_path, emb = env
+    on_gui: list[bool] = []
+    original = Library.libraries
+
+    def spy(self, *a, **kw):
+        on_gui.append(threading.current_thread() is threading.main_thread())
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Library, "libraries", spy)
+    offered = []
+    monkeypatch.setattr(first_run, "offer_first_run", offered.append)
+    win, lib = window(qtbot, tmp_path / "gui.sqlite", emb, tmp_path)
+    on_gui.clear()  # the sidebar's own reads while the window was built are checked elsewhere
+    gui_app.start(win, None, demo=False)
+    qtbot.waitUntil(lambda: offered == [win], timeout=WAIT_MS)  # no library yet: the welcome dialog
+    win.dups_page.trash_chosen()  # nothing chosen: refused, after reading the library folders
+    qtbot.waitUntil(lambda: "trash" in win.notices.bars, timeout=WAIT_MS)
+    assert on_gui and not any(on_gui), on_gui
+    lib.close()

@@ -485,7 +485,8 @@ def test_duplicates_show_groups_with_facts_and_trash_only_the_chosen_file(qtbot,
     before = digest(tmp_path / "photos")
     texts: list[str] = []
     _accept_next_message_box(texts)
-    page.trash_btn.click()
+    page.trash_btn.click()  # the library folders are read in the read worker, then the confirmation shows
+    qtbot.waitUntil(lambda: "chelsea copy.jpg" not in digest(tmp_path / "photos"), timeout=WAIT_MS)
     assert texts and "chelsea copy.jpg" in texts[0] and "chelsea.jpg\n" not in texts[0]
     after = digest(tmp_path / "photos")
     assert set(before) - set(after) == {"chelsea copy.jpg"}

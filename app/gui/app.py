@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
@@ -14,6 +15,9 @@ from app.core.cache import evict, migrate_old_thumbnails, thumbnails_dir
 from app.core.settings import Settings
 from app.gui.mac_manners import apply_color_scheme
 from app.gui.threads import configure_global_pool
+
+if TYPE_CHECKING:
+    from app.gui.main_window import MainWindow
 
 DARK = {
     "Window": "#1e1e1e",
@@ -107,6 +111,28 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def start(win: MainWindow, folder: str | None, demo: bool, offer: bool = True) -> None:
+    """What the window does first: add `folder`, or, with no library yet, the demo job (`demo`) or the
+    welcome dialog (`offer`). Whether there is a library is read in the window's read worker."""
+    from app.gui.first_run import offer_first_run
+
+    if win.lib.read_only:
+        return  # browse only: nothing is added or indexed
+    if folder:
+        win.add_folders([folder])
+        return
+
+    def then(libraries: list) -> None:
+        if libraries:
+            return
+        if demo:
+            win.open_demo()
+        elif offer:
+            offer_first_run(win)
+
+    win.call(win.side, win.lib.libraries, then, "libraries")
+
+
 def run(
     db: Path,
     model: str | None,
@@ -115,7 +141,6 @@ def run(
     demo: bool = False,
 ) -> int:
     """Open the window; with `demo`, the demo job (write, index, tag) runs when there is no library yet."""
-    from app.gui.first_run import offer_first_run
     from app.gui.main_window import MainWindow
 
     app = make_app()
@@ -139,15 +164,7 @@ def run(
     if quit_after:
         QTimer.singleShot(int(quit_after), app.quit)
     folder = folder or next((p for p in pending if Path(p).is_dir()), None)
-    has_libraries = bool(lib.libraries())
-    if lib.read_only:
-        pass  # browse only: nothing is added or indexed
-    elif folder:
-        win.add_folders([folder])
-    elif demo and not has_libraries:
-        win.open_demo()
-    elif not has_libraries and not quit_after:
-        QTimer.singleShot(0, lambda: offer_first_run(win))  # after the window is up
+    start(win, folder, demo, offer=not quit_after)
     code = app.exec()
     lib.close()
     return code

@@ -277,7 +277,11 @@ class DuplicatesPage(QWidget):
         return box.clickedButton() is ok
 
     def trash_chosen(self) -> None:
-        roots = [lib.path for lib in self.win.lib.libraries()]
+        """Check the chosen files against the library folders (read in the read worker), confirm, move."""
+        lib = self.win.lib
+        self.win.call(self.win.side, lambda: [x.path for x in lib.libraries()], self._trash_within, "trash")
+
+    def _trash_within(self, roots: list[Path]) -> None:
         plan = plan_trash(self.groups, self.chosen, roots)
         if not plan.move:
             why = "; ".join(f"{p.name}: {r}" for p, r in plan.refused) or "nothing chosen"
