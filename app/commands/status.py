@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             info = lib.status().to_json()
     except NoLibraryError as e:  # nothing indexed yet is a state, not a failure
         if args.json:
-            from app.core.api import runtime_info
+            from app.core.runtime import runtime_info
 
             print_json(
                 {

@@ -8,14 +8,14 @@ so tests hand in a small embedder. Each thread gets its own SQLite connection (`
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.core.backends import Embedder, open_embedder
+from app.core.backends.serialized import SerializedEmbedder
 from app.core.contracts import (
     NO_FILTERS,
     Filters,
@@ -32,6 +32,7 @@ from app.core.jobs import StopFn, as_job
 from app.core.library_jobs import Job, LibraryJobs
 from app.core.model_registry import resolve_model
 from app.core.query import split_query_line
+from app.core.runtime import runtime_info
 from app.core.store import ImageRecord, Store
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Library(LibraryJobs):
         # The copy a schema upgrade made before changing the file (Store.backup), for the front ends to show.
         self.upgrade_backup, self.upgraded_from = first.backup, first.upgraded_from
         self.model, self.backend = model, backend
-        self._embedder = _Serialized(embedder) if embedder is not None else None
+        self._embedder = SerializedEmbedder(embedder) if embedder is not None else None
         self._engine: SearchEngine | None = None
         self._lock = threading.Lock()  # model loading and the engine are shared by worker threads
         self._search_lock = threading.Lock()  # the engine's in-memory index is not thread-safe
@@ -115,7 +116,7 @@ class Library(LibraryJobs):
         """The embedder, opened on first use (seconds for a real model: call it from a worker thread)."""
         with self._lock:
             if self._embedder is None:
-                self._embedder = _Serialized(load_embedder(self.model, self.backend))
+                self._embedder = SerializedEmbedder(load_embedder(self.model, self.backend))
             return self._embedder
 
     def require_images(self) -> None:
@@ -361,50 +362,3 @@ class Library(LibraryJobs):
 def load_embedder(model: str | None, backend: str = "auto") -> Embedder:
     """The embedder for a model name, folder or None (the default model), without a library."""
     return open_embedder(resolve_model(model), backend)
-
-
-class _Serialized:
-    """An embedder whose calls run one at a time: the index job and a search share one model, and
-    backends (MLX streams, torch modules) are not promised to be safe under concurrent calls."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self.model_id, self.model_type, self.dim = inner.model_id, inner.model_type, inner.dim
-        self.image_size, self.weak_cosine = inner.image_size, inner.weak_cosine
-        self.logit_scale, self.logit_bias = inner.logit_scale, inner.logit_bias
-        self.preprocess = inner.preprocess  # pure and thread-safe: decode workers call it in parallel
-        self.folder = inner.folder  # the model folder its notes (vocabulary, weak-match cuts) come from
-        if hasattr(inner, "patch_size"):  # patch-grid towers only: what app.core.explain needs
-            self.patch_size = inner.patch_size
-
-    def embed_pixels(self, pixels):
-        with self._lock:
-            return self._inner.embed_pixels(pixels)
-
-    def embed_images(self, images):
-        with self._lock:
-            return self._inner.embed_images(images)
-
-    def embed_texts(self, texts):
-        with self._lock:
-            return self._inner.embed_texts(texts)
-
-
-def runtime_info() -> dict[str, Any]:
-    """Where and how MLX computes and where caches go; `fovea status` reports it, with or without a library."""
-    import mlx_models.runtime as rt
-    from mlx_models.device import probe_device
-
-    from app.core.cache import cache_dir
-
-    probe = probe_device()
-    return {
-        "mlx_device": probe.device,
-        "mlx_device_ok": probe.ok,  # one kernel really ran there (on Metal: mlx.metallib loaded)
-        "mlx_device_error": probe.reason,
-        "openblas": rt.BLAS.openblas,
-        "blas": rt.BLAS.reason,
-        "cache_dir": str(cache_dir()),
-        "hf_home": os.environ.get("HF_HOME"),  # in the packaged app: inside cache_dir
-    }
