@@ -218,7 +218,9 @@ def test_the_window_reads_errors_tag_counts_and_details_off_its_own_thread(env, 
     lib.close()
 
 
-def test_the_window_reads_its_libraries_off_its_own_thread_at_start_and_before_the_trash(env, qtbot, monkeypatch):
+def test_the_window_reads_its_libraries_off_its_own_thread_at_start_and_before_the_trash(
+    env, qtbot, monkeypatch
+):
     """The two last reads that ran on the GUI thread: "is there a library yet?" when the window opens
     (then the welcome dialog is offered) and the library folders checked before a move to the Trash."""
     import threading

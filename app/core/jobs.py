@@ -6,7 +6,6 @@ The CLI draws bars from them and the GUI runs them in its job worker; the genera
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -41,16 +40,19 @@ def progress(
 
 
 def describe(kind: JobKind, p: Any) -> JobProgress:
-    """A job's own progress item (tagger, puller, explainer, a count) as a JobProgress."""
+    """The item of a job that reports in its own type (the tagger, the puller, the explainer) as a
+    JobProgress; one mapping per type, no guessing, and anything else is refused."""
+    from app.core.explain import ExplainProgress
+    from app.core.model_pull import PullProgress
+    from app.core.tagging import TagProgress
+
     if isinstance(p, JobProgress):
         return p
-    done = int(getattr(p, "done", getattr(p, "done_bytes", 0)) or 0)
-    total = int(getattr(p, "total", getattr(p, "total_bytes", 0)) or 0)
-    phase = str(getattr(p, "phase", getattr(p, "stage", "")) or "")
-    errors = int(getattr(p, "errors", 0) or 0)
-    message = getattr(p, "message", None)
-    out = progress(kind, done, total, phase, errors, message=str(message) if message else None)
-    return dataclasses.replace(out, eta_s=getattr(p, "eta_s", None))
+    if isinstance(p, (TagProgress, ExplainProgress)):
+        return progress(kind, p.done, p.total)
+    if isinstance(p, PullProgress):
+        return progress(kind, p.done_bytes, p.total_bytes, p.stage, message=p.message)
+    raise TypeError(f"a {kind.label} job reported {type(p).__name__}, which is not a progress item")
 
 
 def as_job(kind: JobKind, gen: Generator[Any, None, T]) -> Generator[JobProgress, None, T]:
