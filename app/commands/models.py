@@ -29,13 +29,11 @@ def _installed() -> list[dict]:
 
 def _pull(name: str, dtype: str | None = None) -> int:
     """Progress on stderr (one rewritten line on a terminal), the outcome on stdout."""
-    from app.core.contracts import JobKind
-    from app.core.jobs import as_job
-    from app.core.model_pull import pull
+    from app.core.model_install import pull_job
 
     tty = sys.stderr.isatty()
     shown = -1
-    for step in as_job(JobKind.PULL, pull(name, dtype=dtype)):
+    for step in pull_job(name, dtype):
         if step.phase == "done":
             if tty and shown >= 0:
                 sys.stderr.write("\n")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, Literal
 
+from app.core.contracts import JobKind, JobProgress
 from app.core.errors import FoveaError
 from app.core.faults import MB, DiskFullError, is_disk_full, need_for
 
@@ -79,6 +80,27 @@ def convert_model(
             ) from ex
         raise ConvertError(str(ex).splitlines()[0] if str(ex) else type(ex).__name__) from ex
     return f"verified against transformers: {res.report.summary}" if res.report is not None else ""
+
+
+def pull_job(name: str, dtype: str | None = None) -> Generator[JobProgress, None, str]:
+    """Pull registry model `name` (download, check, convert, install) as a job; returns the name.
+    `fovea models pull` and the window (welcome dialog, Preferences) run this one job."""
+    from app.core.jobs import as_job
+    from app.core.model_pull import pull
+
+    yield from as_job(JobKind.PULL, pull(name, dtype=dtype))
+    return name
+
+
+def install_job(src: Path) -> Generator[JobProgress, None, str]:
+    """Convert a downloaded Hugging Face folder into the models folder (one step, the default verify);
+    returns the installed folder."""
+    from app.core.paths import models_dir
+
+    dst = models_dir() / src.name
+    yield JobProgress(0, 0, f"{JobKind.CONVERT.label} {src.name}…")
+    convert_model(src, dst)
+    return str(dst)
 
 
 def _size(folder: Path) -> int:

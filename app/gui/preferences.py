@@ -45,29 +45,17 @@ def _row(*widgets: QWidget) -> QWidget:
 def pull_job(name: str) -> Callable[[Callable[[], bool]], Iterator[JobProgress]]:
     """A status-bar job pulling registry model `name` (download, check, convert, install)."""
 
-    def run(_stop: Callable[[], bool]) -> Iterator[JobProgress]:
-        from app.core.jobs import as_job
-        from app.core.model_pull import pull
+    from app.core.model_install import pull_job as core_pull_job
 
-        yield from as_job(JobKind.PULL, pull(name))
-        return name
-
-    return run
+    return lambda _stop: core_pull_job(name)
 
 
 def convert_job(src: Path) -> Callable[[Callable[[], bool]], Iterator[JobProgress]]:
     """A status-bar job converting a downloaded Hugging Face folder into the models folder."""
 
-    def run(_stop: Callable[[], bool]) -> Iterator[JobProgress]:
-        from app.core.model_install import convert_model
-        from app.core.paths import models_dir
+    from app.core.model_install import install_job
 
-        dst = models_dir() / src.name
-        yield JobProgress(0, 0, f"Converting {src.name}…")
-        convert_model(src, dst)  # verified against transformers when it is installed, as the CLI does
-        return str(dst)
-
-    return run
+    return lambda _stop: install_job(src)  # verified against transformers when installed, as the CLI does
 
 
 class PreferencesDialog(QDialog):
