@@ -7,7 +7,7 @@ import pytest
 
 from app.core import text_index
 from app.core.backends import l2_normalize
-from app.core.contracts import Hit
+from app.core.contracts import Filters, Hit
 from app.core.errors import UsageError
 from app.core.hybrid import RRF_K, hybrid_search, rrf
 from app.core.query import parse_query
@@ -128,7 +128,7 @@ def test_filters_apply_to_the_text_side_too(lib):
     caption(store, target, "a red bicycle")  # the target (id 8) lives under /lib/b
     other = 9
     caption(store, other, "a red bicycle too")
-    result = hybrid_search(engine, store, [QUERY], 5, folder="/lib/a")
+    result = hybrid_search(engine, store, [QUERY], 5, filters=Filters(folder="/lib/a"))
     assert rank_of(result, target) is None and rank_of(result, other) == 1
     assert all(str(h.path).startswith("/lib/a/") for h in result.hits)
 
@@ -146,5 +146,5 @@ def test_bad_arguments_are_usage_errors(lib):
     store, engine, _ = lib
     with pytest.raises(UsageError):
         hybrid_search(engine, store, [QUERY], 0)
-    with pytest.raises(UsageError):
-        hybrid_search(engine, store, [QUERY], 5, colour="red")
+    with pytest.raises(UsageError, match="yesterday"):  # filters are typed (Filters); a bad date is refused
+        hybrid_search(engine, store, [QUERY], 5, filters=Filters(date_from="yesterday"))

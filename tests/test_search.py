@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.core.contracts import Filters
 from app.core.errors import UsageError
 from app.core.search import SearchEngine, weak_threshold
 from app.core.store import Store
@@ -68,9 +69,9 @@ def test_filters_by_folder_and_camera(store):
     in_a = add_images(store, near(sky, 0.3, 30, 5), folder="/a", camera="Canon EOS")
     in_b = add_images(store, near(sky, 0.1, 30, 6), folder="/b", camera="Nikon")
     engine = SearchEngine(store, FakeEmbedder(images="mean-colour"))
-    assert {h.image_id for h in engine.search("sky", k=10, folder="/a").hits} <= set(in_a)
-    assert {h.image_id for h in engine.search("sky", k=10, camera="nikon").hits} <= set(in_b)
-    assert engine.search("sky", k=10, folder="/nowhere").hits == []
+    assert {h.image_id for h in engine.search("sky", k=10, filters=Filters(folder="/a")).hits} <= set(in_a)
+    assert {h.image_id for h in engine.search("sky", k=10, filters=Filters(camera="nikon")).hits} <= set(in_b)
+    assert engine.search("sky", k=10, filters=Filters(folder="/nowhere")).hits == []
 
 
 def test_refresh_picks_up_new_rows_incrementally(store):

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.backends import l2_normalize
+from app.core.contracts import Filters
 from app.core.store import (
     SCHEMA_VERSION,
     Store,
@@ -146,15 +147,15 @@ def test_ids_matching_filters():
             "INSERT INTO tags (image_id, label, score, status) VALUES (?, ?, 0.9, ?)",
             [(a, "dog", "auto"), (b, "dog", "rejected"), (c, "dog", "confirmed"), (b, "cat", "review")],
         )
-    assert s.ids_matching() is None
-    assert s.ids_matching(folder="/lib/100%_real").tolist() == [a]  # % and _ are literal
-    assert s.ids_matching(date_from="2023-06-01").tolist() == [b]
-    assert s.ids_matching(date_to="2023-05").tolist() == [a]
-    assert s.ids_matching(date_to="2023-05-31").tolist() == [a]
-    assert s.ids_matching(camera="canon").tolist() == [a]
-    assert s.ids_matching(tag="dog").tolist() == [a, c]
-    assert s.ids_matching(tag="cat").tolist() == []
-    assert s.ids_matching(folder="/lib", tag="dog", camera="eos").tolist() == [a]
+    assert s.ids_matching(Filters()) is None
+    assert s.ids_matching(Filters(folder="/lib/100%_real")).tolist() == [a]  # % and _ are literal
+    assert s.ids_matching(Filters(date_from="2023-06-01")).tolist() == [b]
+    assert s.ids_matching(Filters(date_to="2023-05")).tolist() == [a]
+    assert s.ids_matching(Filters(date_to="2023-05-31")).tolist() == [a]
+    assert s.ids_matching(Filters(camera="canon")).tolist() == [a]
+    assert s.ids_matching(Filters(tag="dog")).tolist() == [a, c]
+    assert s.ids_matching(Filters(tag="cat")).tolist() == []
+    assert s.ids_matching(Filters(folder="/lib", tag="dog", camera="eos")).tolist() == [a]
 
 
 def test_errors_keep_latest_reason_per_path():

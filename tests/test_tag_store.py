@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from app.core import tag_store
+from app.core.contracts import Filters
 from app.core.errors import UsageError
 from app.core.store import Store
 from app.core.tagging import tag_library
@@ -79,7 +80,7 @@ def test_counts_and_the_search_tag_filter_see_applied_tags_only(library):
     counts = tag_store.tag_counts(store)
     assert counts.by_status == {"auto": 2, "review": 3, "confirmed": 1, "rejected": 1}
     assert counts.by_label == {"cat": 2, "dog": 1}
-    np.testing.assert_array_equal(store.ids_matching(tag="cat"), [ids[1], ids[3]])
+    np.testing.assert_array_equal(store.ids_matching(Filters(tag="cat")), [ids[1], ids[3]])
 
 
 def test_decisions_survive_retagging_and_a_rename(library):

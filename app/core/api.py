@@ -315,7 +315,7 @@ class Library(LibraryJobs):
         terms = [t for line in lines for t in split_query_line(line)]
         engine = self.engine()
         with self._search_lock:  # captions, when the library has them, join the ranking (RRF)
-            result = hybrid_search(engine, self.store, terms, k, dense_only=dense_only, **filters.as_kwargs())
+            result = hybrid_search(engine, self.store, terms, k, dense_only=dense_only, filters=filters)
         return self._with_tags(result)
 
     def similar(self, image: int | str | Path, filters: Filters = NO_FILTERS, k: int = 200) -> SearchResult:
@@ -323,7 +323,7 @@ class Library(LibraryJobs):
             raise UsageError("-k must be at least 1")
         engine = self.engine()
         with self._search_lock:
-            result = engine.similar(image, k=k, **filters.as_kwargs())
+            result = engine.similar(image, k=k, filters=filters)
         return self._with_tags(result)
 
     def explain_job(

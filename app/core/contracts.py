@@ -25,12 +25,9 @@ class Filters:
     camera: str | None = None
     tag: str | None = None
 
-    def as_kwargs(self) -> dict[str, str]:
-        """The filters that are set, by name (what `hybrid_search` and `SearchEngine.search` take)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
-
     def __bool__(self) -> bool:
-        return bool(self.as_kwargs())
+        """True when any filter is set."""
+        return any(getattr(self, f.name) for f in fields(self))
 
 
 NO_FILTERS = Filters()

@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from app.core import text_index
-from app.core.contracts import Hit
+from app.core.contracts import NO_FILTERS, Filters, Hit
 from app.core.errors import UsageError
 from app.core.query import parse_query
 from app.core.search import SearchEngine, SearchResult
 from app.core.vocabulary import unknown_reason
 
 RRF_K = 60  # the constant of the original paper; damps the head of each list so neither dominates
-FILTERS = ("folder", "date_from", "date_to", "camera", "tag")
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
@@ -51,7 +50,7 @@ def hybrid_search(
     dense_only: bool = False,
     *,
     pool: int | None = None,
-    **filters: str | None,
+    filters: Filters = NO_FILTERS,
 ) -> SearchResult:
     """The k best images for rclip-style `terms`, fusing dense and caption/tag/file-name ranks by RRF.
 
@@ -60,26 +59,22 @@ def hybrid_search(
     with `dense_only`, or an image-only query, they keep the dense order. A hit is weak when its cosine
     is below the engine's threshold and no text matched it. `pool`: candidates taken from each ranking.
     """
-    unknown = set(filters) - set(FILTERS)
-    if unknown:
-        raise UsageError(f"unknown filter(s): {', '.join(sorted(unknown))}")
     if k <= 0:
         raise UsageError(f"k must be positive, got {k}")
     if not text_index.has_captions(store):
-        return engine.search(terms, k, **filters)
+        return engine.search(terms, k, filters)
     parsed = parse_query(terms)
     positive = [t.value for t in parsed if t.kind == "text" and t.weight > 0]
     negative = [t.value for t in parsed if t.kind == "text" and t.weight < 0]
     if dense_only or text_index.match_expression(positive) is None:
-        return _with_captions(store, engine.search(terms, k, **filters))
+        return _with_captions(store, engine.search(terms, k, filters))
 
     pool = pool or max(50, 3 * k)
     vec = engine.query_vector(parsed)
     kind = "image" if all(t.kind == "image" for t in parsed if t.weight > 0) else "text"
-    flt = tuple(filters.get(n) for n in FILTERS)
     unknown = engine.unknown_words(parsed)
-    dense = engine.search_vector(vec, pool, kind, filters=flt)
-    text = text_index.search(store, positive, negative, limit=pool, allowed=store.ids_matching(*flt))
+    dense = engine.search_vector(vec, pool, kind, filters=filters)
+    text = text_index.search(store, positive, negative, limit=pool, allowed=store.ids_matching(filters))
     dense_ids = [h.image_id for h in dense.hits]
     fused = rrf([dense_ids, [m.image_id for m in text]])
     dense_by_id = {h.image_id: (n, h) for n, h in enumerate(dense.hits, start=1)}

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from app.core.backends import Embedder
-from app.core.contracts import Hit
+from app.core.contracts import NO_FILTERS, Filters, Hit
 from app.core.errors import UsageError
 from app.core.index_file import IndexFileError, index_path, load_index, save_index
 from app.core.query import QueryTerm, check_date, embed_file, embed_query, parse_query
@@ -213,25 +213,20 @@ class SearchEngine:
         self,
         query: str | list[str],
         k: int = 20,
-        *,
-        folder: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        camera: str | None = None,
-        tag: str | None = None,
+        filters: Filters = NO_FILTERS,
     ) -> SearchResult:
-        """rclip-style terms (a plain string is one term) -> the k best images passing the filters."""
+        """rclip-style terms (a plain string is one term) -> the k best images passing `filters`."""
         terms = parse_query(query)
         kind: QueryKind = "image" if all(t.kind == "image" for t in terms if t.weight > 0) else "text"
         vec = self.query_vector(terms)
-        result = self.search_vector(vec, k, kind, filters=(folder, date_from, date_to, camera, tag))
+        result = self.search_vector(vec, k, kind, filters=filters)
         return flag_unknown_words(result, self.unknown_words(terms))
 
     def unknown_words(self, terms: list[QueryTerm]) -> tuple[str, ...]:
         """Words of the positive text terms the model does not know (a negative term only steers away)."""
         return self.vocabulary.unknown_words(t.value for t in terms if t.kind == "text" and t.weight > 0)
 
-    def similar(self, image: int | str | Path, k: int = 20, **filters: str | None) -> SearchResult:
+    def similar(self, image: int | str | Path, k: int = 20, filters: Filters = NO_FILTERS) -> SearchResult:
         """Images like `image` (a library id, a library path or any image file); the image itself is left out."""
         if isinstance(image, (int, np.integer)):
             image_id, vec = int(image), self._stored_vector(int(image))
@@ -239,12 +234,7 @@ class SearchEngine:
                 raise UsageError(f"image id {image_id} has no embedding for model {self.model_id}")
         else:
             image_id, vec = self._image_vector(Path(image).expanduser())
-        keys = ("folder", "date_from", "date_to", "camera", "tag")
-        unknown = set(filters) - set(keys)
-        if unknown:
-            raise UsageError(f"unknown filter(s): {', '.join(sorted(unknown))}")
-        f = tuple(filters.get(n) for n in keys)
-        return self.search_vector(vec, k, "image", filters=f, exclude=image_id)
+        return self.search_vector(vec, k, "image", filters=filters, exclude=image_id)
 
     def search_vector(
         self,
@@ -252,17 +242,17 @@ class SearchEngine:
         k: int,
         kind: QueryKind = "text",
         *,
-        filters: tuple[str | None, ...] = (None,) * 5,
+        filters: Filters = NO_FILTERS,
         exclude: int | None = None,
     ) -> SearchResult:
         """The k best images for a normalised query vector (d,)."""
         if k <= 0:
             raise UsageError(f"k must be positive, got {k}")
-        check_date(filters[1]), check_date(filters[2])
+        check_date(filters.date_from), check_date(filters.date_to)
         self.refresh()
         rule = self.rule(kind)  # the per-query rule: is the best hit a real match?
         hit_cut = self.threshold(kind)  # per hit: below the model's match-level cosine
-        allowed = self.store.ids_matching(*filters)
+        allowed = self.store.ids_matching(filters)
         if exclude is not None:
             allowed = allowed[allowed != exclude] if allowed is not None else None
         pool = self.index.search(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)

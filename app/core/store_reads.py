@@ -9,11 +9,15 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.core.store_paths import path_to_text, text_to_path
 from app.core.store_views import APPLIED, under_folder
+
+if TYPE_CHECKING:
+    from app.core.contracts import Filters  # contracts imports the tagger, which imports the store
 
 
 @dataclass(frozen=True)
@@ -101,20 +105,15 @@ class StoreReads:
                 out[int(row[0])] = tuple(row[1:])
         return out
 
-    def ids_matching(
-        self,
-        folder: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        camera: str | None = None,
-        tag: str | None = None,
-    ) -> np.ndarray | None:
-        """Sorted int64 ids of 'ok' images passing every given filter; None when no filter is given.
+    def ids_matching(self, filters: Filters) -> np.ndarray | None:
+        """Sorted int64 ids of 'ok' images passing every filter that is set; None when none is.
 
         `folder` is a path prefix, dates compare on ISO text (`date_to` is inclusive at its precision:
         "2023-05" covers all of May), `camera` is a case-insensitive substring, `tag` needs an
         auto or confirmed tag with that label.
         """
+        folder, date_from, date_to = filters.folder, filters.date_from, filters.date_to
+        camera, tag = filters.camera, filters.tag
         where, args = [], []
         if folder:
             clause, more = under_folder("i.path", folder)
