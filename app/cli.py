@@ -42,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read iCloud files that are not on this Mac (downloads them; default: record and skip)",
     )
+    i.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="ray: decode and embed on a Ray cluster (pip install -e '.[cluster]'; docs/CLUSTER.md)",
+    )
+    i.add_argument("--address", help="the Ray cluster to use (default: start one on this machine)")
+    i.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        metavar="LOCAL=REMOTE",
+        help="workers see LOCAL (photos, the model) at REMOTE; repeatable",
+    )
 
     from app.commands.search import WEAK_HELP
     from app.core.query import DATE_FORMS

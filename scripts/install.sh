@@ -27,6 +27,6 @@ if [ "${1:-}" = "--dev" ]; then
     constraints=(-c constraints-dev.txt)
     # A pinned CPU torch first: an unpinned one drags in a multi-GB CUDA build on Linux.
     [ "$(uname -s)" = "Linux" ] && .venv/bin/python -m pip install -q "torch==2.13.0"
-    extras="[torch,dev]"
+    extras="[torch,dev,cluster]"  # cluster: Ray Data, so the --engine ray tests run in CI
 fi
 .venv/bin/python -m pip install -q ${constraints[@]+"${constraints[@]}"} -e ".${extras}"

@@ -9,12 +9,17 @@ from app.commands.context import demo_notice, err, open_library
 from app.commands.progress import StopRequest, bar, drive, graceful_interrupt, say
 from app.core.api import Library
 from app.core.contracts import JobProgress
+from app.core.embed_engine import EmbedEngine
 from app.core.errors import UsageError
 from app.core.indexer import IndexSummary
 
 
 def run_index(
-    lib: Library, folders: list[Path], batch_size: int = 32, download_icloud: bool = False
+    lib: Library,
+    folders: list[Path],
+    batch_size: int = 32,
+    download_icloud: bool = False,
+    engine: EmbedEngine | None = None,
 ) -> IndexSummary:
     """Index with a progress bar on stderr; returns the summary (also printed)."""
     bars: dict[str, object] = {}
@@ -34,7 +39,7 @@ def run_index(
             b.refresh()
 
     with graceful_interrupt() as should_stop:
-        job = lib.index_job(folders, should_stop, batch_size, download_icloud=download_icloud)
+        job = lib.index_job(folders, should_stop, batch_size, download_icloud=download_icloud, engine=engine)
         summary = drive(job, show) or IndexSummary()
     for b in bars.values():
         b.close()
@@ -59,6 +64,20 @@ def stopped_note(stop: StopRequest, summary: IndexSummary) -> str:
     )
 
 
+def cluster_engine(args: argparse.Namespace) -> EmbedEngine | None:
+    """The Ray engine for `--engine ray` (imported only then: the `cluster` extra is optional)."""
+    if args.engine != "ray":
+        if args.address or args.path_map:
+            raise UsageError("--address and --path-map go with --engine ray")
+        return None
+    from app.core.cluster import ClusterOptions, RayEngine
+    from app.core.path_map import PathMap
+
+    options = ClusterOptions(args.address, PathMap.parse(args.path_map), backend=args.backend)
+    say(f"embedding on Ray at {args.address or 'a local instance'}; this process stores the results")
+    return RayEngine(options)
+
+
 def run(args: argparse.Namespace) -> int:
     folders = [Path(f).expanduser() for f in args.folders]
     for f in folders:
@@ -68,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     with open_library(args) as lib, graceful_interrupt() as stop:
         lib.embedder()  # a model that cannot be opened fails before the scan
+        engine = cluster_engine(args)
         demo_notice(lib, [f.resolve() for f in folders])
         from app.core.settings import Settings
 
         icloud = args.download_icloud or Settings.load().download_icloud
-        summary = run_index(lib, [f.resolve() for f in folders], args.batch_size, icloud)
+        summary = run_index(lib, [f.resolve() for f in folders], args.batch_size, icloud, engine)
         if summary.errors:
             for path, reason, _ in lib.errors(limit=20):
                 say(f"error: {path}: {reason}")

@@ -21,6 +21,7 @@ from app.core import text_index
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress
 from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
+from app.core.embed_engine import EmbedEngine, embed_with
 from app.core.jobs import progress as job_progress
 from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
 from app.core.paths import user_data_dir
@@ -115,12 +116,14 @@ def index(
     download_icloud: bool = False,
     decode_timeout_s: float = DECODE_TIMEOUT_S,
     pool: DecodePool | None = None,
+    engine: EmbedEngine | None = None,
 ) -> Generator[JobProgress, None, IndexSummary]:
     """Add `roots` to the library and bring it up to date for `embedder.model_id`.
 
     Yields JobProgress during the scan and after every committed batch, then one 'done' item, and
     returns the IndexSummary. should_stop() is checked between batches.
     Files are decoded in worker processes (app.core.decode_pool): a `pool` may be passed in to reuse one.
+    An `engine` (app.core.cluster) decodes and embeds elsewhere instead; this process still writes every row.
     """
     t0 = time.monotonic()
     summary = IndexSummary()
@@ -159,6 +162,11 @@ def index(
                 pools.append(stack.enter_context(pool_for(decode_job(embedder), workers, decode_timeout_s)))
             return pools[0]
 
+        def stage(todo: list[_Item]) -> Iterator[int]:
+            if engine is not None:
+                return embed_with(store, embedder, todo, engine, batch_size, summary)
+            return _embed(store, embedder, todo, started(), batch_size, depth, summary)
+
         changes = Changes()
         done = 0
         for n, changes in apply_changes(store, scans, time.time()):
@@ -166,9 +174,9 @@ def index(
             yield progress("scan", n, seen)
             # Embed what the scan has committed so far, so a fault later (a full disk, a kill) keeps this work.
             pending = _todo(store, embedder.model_id, online, pending_only=True)
-            if len(pending) >= INTERLEAVE_MIN:
+            if len(pending) >= (INTERLEAVE_MIN if engine is None else engine.interleave_min):
                 start = done
-                for k in _embed(store, embedder, pending, started(), batch_size, depth, summary):
+                for k in stage(pending):
                     done = start + k
                     yield progress("embed", done, None)
                     if should_stop is not None and should_stop():
@@ -189,7 +197,7 @@ def index(
         yield progress("embed", done, total)
         if todo:
             start = done
-            for k in _embed(store, embedder, todo, started(), batch_size, depth, summary):
+            for k in stage(todo):
                 done = start + k
                 yield progress("embed", done, total)
                 if should_stop is not None and should_stop() and done < total:
@@ -245,10 +253,16 @@ def _todo(store: Store, model_id: str, root_ids: list[int], pending_only: bool =
 def _flush(store: Store, embedder: Embedder, batch, failed, summary: IndexSummary) -> int:
     """Embed one batch and commit it together with the batch's failures, in one transaction."""
     vectors = embedder.embed_pixels(np.stack([d.pixels for _, d in batch])) if batch else None  # (N, d)
+    return commit_batch(store, embedder.model_id, batch, vectors, failed, summary)
+
+
+def commit_batch(store: Store, model_id: str, batch, vectors, failed, summary: IndexSummary) -> int:
+    """One transaction: `batch` [(item, decoded)] with its `vectors` (N, d), and `failed` [(item, reason,
+    notes)] (reason None: vanished). Both lists are emptied; returns the number of files handled."""
     now = time.time()
     with store.transaction():
         if batch:
-            store.put_embeddings(embedder.model_id, [it.image_id for it, _ in batch], vectors)
+            store.put_embeddings(model_id, [it.image_id for it, _ in batch], vectors)
             store.mark_decoded(
                 [(d.width, d.height, d.taken_at, d.camera, d.notes, it.image_id) for it, d in batch], now
             )

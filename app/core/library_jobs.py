@@ -12,6 +12,7 @@ from typing import Any
 
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress, TagSettings
+from app.core.embed_engine import EmbedEngine
 from app.core.errors import UsageError
 from app.core.index_lock import WAITING, IndexLock
 from app.core.jobs import StopFn, as_job, describe
@@ -33,10 +34,12 @@ class LibraryJobs:
         should_stop: StopFn | None = None,
         batch_size: int = 32,
         download_icloud: bool = False,
+        engine: EmbedEngine | None = None,
     ) -> Job:
         """Add and (re)index `roots` (None: every library); returns the IndexSummary.
 
-        `download_icloud`: read iCloud files that are not on this disk (reading downloads them)."""
+        `download_icloud`: read iCloud files that are not on this disk (reading downloads them).
+        `engine`: decode and embed elsewhere (app.core.cluster.RayEngine); this process still stores."""
         from app.core.indexer import index
 
         store = Store(self.db)  # the job may run in a worker thread: its own connection
@@ -63,6 +66,7 @@ class LibraryJobs:
                 batch_size=batch_size,
                 should_stop=should_stop,
                 download_icloud=download_icloud,
+                engine=engine,
             )
             return (yield from as_job(JobKind.INDEX, gen))
         finally:
