@@ -73,9 +73,10 @@ def cluster_engine(args: argparse.Namespace) -> EmbedEngine | None:
     from app.core.cluster import ClusterOptions, RayEngine
     from app.core.path_map import PathMap
 
-    options = ClusterOptions(args.address, PathMap.parse(args.path_map), backend=args.backend)
+    engine = RayEngine(ClusterOptions(args.address, PathMap.parse(args.path_map), backend=args.backend))
+    engine.start()  # Ray missing or the address wrong: fail before the scan
     say(f"embedding on Ray at {args.address or 'a local instance'}; this process stores the results")
-    return RayEngine(options)
+    return engine
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ def _ray() -> Any:
         import ray
     except ImportError as e:
         raise ClusterError(
-            "--engine ray needs Ray Data: pip install -e '.[cluster]' (ray[data]=="
+            "indexing on a Ray cluster needs Ray Data: pip install -e '.[cluster]' (ray[data]=="
             f"{RAY_VERSION}) on this machine and on every worker"
         ) from e
     if ray.__version__ != RAY_VERSION:
@@ -188,14 +188,23 @@ class RayEngine:
     # A pipeline start (actors, model loading) costs seconds: the indexer's interleaved passes during a
     # scan wait for this many new files rather than its local 64.
     interleave_min = 20_000
+    # The actor classes Ray Data instantiates on the workers (tests put in ones that die on a given file).
+    decode_actor: type = DecodeActor
+    embed_actor: type = EmbedActor
 
     def __init__(self, options: ClusterOptions) -> None:
         self.options = options
-        self.ray = connect(options.address)
+        self.ray: Any = None  # connected by start(), or by the first run(): creating one costs nothing
+
+    def start(self) -> None:
+        """Connect now (the CLI does, so a missing Ray or a wrong address fails before the scan)."""
+        if self.ray is None:
+            self.ray = connect(self.options.address)
 
     def run(self, paths: Sequence[Path], embedder: Embedder) -> Iterator[tuple[int, Embedded | Failed]]:
         from app.core.indexer import decode_job  # the local decode settings (min side, shipped processor)
 
+        self.start()
         if embedder.folder is None:
             raise ClusterError("the cluster engine needs a model loaded from a folder the workers can read")
         job = decode_job(embedder)
@@ -246,7 +255,7 @@ class RayEngine:
         pool = ray.data.ActorPoolStrategy
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // chunk)))
         ds = ds.map_batches(
-            DecodeActor,
+            self.decode_actor,
             fn_constructor_kwargs={"job": job, "timeout_s": opts.decode_timeout_s},
             batch_size=chunk,
             compute=pool(size=decoders),
@@ -255,7 +264,7 @@ class RayEngine:
         )
         embed_resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         return ds.map_batches(
-            EmbedActor,
+            self.embed_actor,
             fn_constructor_kwargs={
                 "folder": opts.path_map.to_worker(embedder.folder),
                 "backend": opts.backend,

@@ -21,6 +21,7 @@ class Settings:
     grid_fit: bool = False  # False: thumbnails fill square cells (centre crop); True: whole photos
     download_icloud: bool = False  # read (and so download) iCloud files that are not on this Mac
     thumbnail_cache_mb: int = 2048  # cap of the thumbnail/preview cache (app.core.cache.DEFAULT_CAP_MB)
+    cluster_address: str = ""  # a Ray cluster the index jobs embed on (docs/CLUSTER.md); "": this machine
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.contracts import JobKind, JobProgress, TagSettings
+from app.core.embed_engine import EmbedEngine
 from app.core.settings import Settings
 
 
@@ -21,6 +22,16 @@ def tag_settings() -> TagSettings:
 def _icloud() -> bool:
     """Read iCloud files that are not on this Mac (off unless set: reading one downloads it)."""
     return Settings.load().download_icloud
+
+
+def _engine() -> EmbedEngine | None:
+    """The Ray engine when Preferences name a cluster (index jobs embed there; this app still stores)."""
+    s = Settings.load()
+    if not s.cluster_address.strip():
+        return None
+    from app.core.cluster import ClusterOptions, RayEngine
+
+    return RayEngine(ClusterOptions(s.cluster_address.strip(), backend=s.backend))
 
 
 class LibraryActions:
@@ -42,7 +53,9 @@ class LibraryActions:
         def then(added: list[str]) -> None:
             self.refresh_sidebar()
             if not self.jobs.start(
-                lambda stop: self.lib.index_job([Path(f) for f in added], stop, download_icloud=_icloud()),
+                lambda stop: self.lib.index_job(
+                    [Path(f) for f in added], stop, download_icloud=_icloud(), engine=_engine()
+                ),
                 JobKind.INDEX,
             ):
                 self._pending_index = True
@@ -57,7 +70,10 @@ class LibraryActions:
 
     def reindex_all(self) -> None:
         self.jobs.start(
-            lambda stop: self.lib.index_job(None, should_stop=stop, download_icloud=_icloud()), JobKind.INDEX
+            lambda stop: self.lib.index_job(
+                None, should_stop=stop, download_icloud=_icloud(), engine=_engine()
+            ),
+            JobKind.INDEX,
         )
 
     def tag_all(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QPushButton,
     QVBoxLayout,
@@ -99,6 +100,13 @@ class PreferencesDialog(QDialog):
         self.appearance.addItems(["system", "light", "dark"])
         self.appearance.setCurrentText(self.settings.appearance)
         form.addRow("Appearance", self.appearance)
+        self.cluster = QLineEdit(self.settings.cluster_address)
+        self.cluster.setPlaceholderText("empty: index on this computer")
+        self.cluster.setToolTip(
+            "A Ray cluster (ray://head:10001) that decodes and embeds new photos; the library stays here. "
+            "Needs the 'cluster' extra; see docs/CLUSTER.md."
+        )
+        form.addRow("Cluster (Ray) address", self.cluster)
 
         self.libraries = QListWidget()
         self.libraries.addItems([str(lib.path) for lib in win.libs])  # as the sidebar last read them
@@ -157,6 +165,7 @@ class PreferencesDialog(QDialog):
         s.model, s.backend = self.model.currentText(), self.backend.currentText()
         s.min_score, s.min_margin = self.min_score.value(), self.min_margin.value()
         s.captions, s.appearance = self.captions.isChecked(), self.appearance.currentText()
+        s.cluster_address = self.cluster.text().strip()
         s.save()
         apply_appearance(s.appearance)
         if s.captions and not self.win.jobs.running:
