@@ -1,12 +1,14 @@
 """Seconds per image of `fovea explain` (occlusion maps) and how well the maps point, on this CPU.
 
-    python bench/explain.py [--images N] [--scenes N] [--skip-b32] [--model MLX_FOLDER]
+    python bench/explain.py [--images N] [--scenes N] [--skip-b32] [--model MLX_FOLDER] [--quick]
 
 For the bundled demo model (64x64 input, 8x8 grid) and a ViT-B/32-shaped CLIP with random weights
-(224x224, 7x7 grid; built offline and converted with our converter), times `app.core.explain.explain`
-with every 3x3 window (stride 1) and with a coarse pass (stride 2) refined around its peak, and one
-plain `embed_pixels` of the same image as the in-process baseline (the map costs about that many
-embeddings). On the demo model it also plays the pointing game (training/pointing.py) for both plans.
+(224x224, 7x7 grid; built offline and converted with our converter), on the mlx backend (what the
+library uses on this CPU) and the torch backend, times `app.core.explain.explain` with every 3x3
+window (stride 1) and with a coarse pass (stride 2) refined around its peak, against one plain
+`embed_pixels` of the same image, and a batch of as many unoccluded copies as the map embeds (so a
+copy's cost is separated from the number of copies). On the demo model it also plays the pointing
+game (training/pointing.py) for both plans. --quick: 1 image, 10 scenes, the full plan only.
 """
 
 from __future__ import annotations
@@ -66,13 +68,28 @@ def baseline(emb, images) -> float:
     return float(np.median(times))
 
 
-def report(name: str, emb, images, query: np.ndarray, progress: bool) -> None:
+def copies_time(emb, image, n: int, size: int) -> float:
+    """Seconds to embed `n` unoccluded copies of one image in batches of `size`: what the map costs
+    without the occlusion, so per-copy cost and number of copies are told apart."""
+    pixels = emb.preprocess(image)
+    t = time.perf_counter()
+    for start in range(0, n, size):
+        emb.embed_pixels(np.repeat(pixels[None], min(size, n - start), axis=0))
+    return time.perf_counter() - t
+
+
+def report(name: str, emb, images, query: np.ndarray, progress: bool, plans: dict) -> None:
     emb.embed_pixels(emb.preprocess(images[0])[None])  # warm-up: lazy init, caches
     one = baseline(emb, images)
     print(f"{name}: one plain embedding {one:.3f} s ({_load()})")
-    for plan_name, plan in PLANS.items():
+    for plan_name, plan in plans.items():
         s, copies = time_explain(emb, images, query, plan, progress)
-        print(f"  {plan_name:<14} {s:6.2f} s/image  {copies:3d} copies  = {s / one:5.1f} plain embeddings")
+        n = copies + 1
+        single, batched = copies_time(emb, images[0], n, 1), copies_time(emb, images[0], n, 16)
+        print(
+            f"  {plan_name:<14} {s:6.2f} s/image  {copies:3d} copies  = {s / one:5.1f} plain embeddings; "
+            f"{n} unoccluded copies: {single:.2f} s one at a time, {batched:.2f} s in batches of 16"
+        )
 
 
 def build_b32(workdir: Path) -> Path:
@@ -90,20 +107,23 @@ def main() -> int:
     p.add_argument("--scenes", type=int, default=40, help="scenes in the pointing game")
     p.add_argument("--skip-b32", action="store_true", help="only the demo model")
     p.add_argument("--model", type=Path, help="an existing converted ViT-B/32-shaped MLX folder")
+    p.add_argument("--backends", default="mlx,torch", help="comma-separated backends to time")
+    p.add_argument("--quick", action="store_true", help="1 image, 10 scenes, the full plan only")
     args = p.parse_args()
+    plans = {"full": PLANS["full"]} if args.quick else PLANS
+    if args.quick:
+        args.images, args.scenes = 1, 10
+    backends = args.backends.split(",")
     print(f"bench/explain.py: {_load()}; the machine is shared by several engineers right now")
 
-    demo = open_embedder(demo_model_dir(), "mlx")
     items = pointing_items(19, args.scenes)
     photos = [scenes.render(it.scene, 256) for it in items[: args.images]]
-    report(
-        "demo model (mlx, 64x64, 8x8 grid)",
-        demo,
-        photos,
-        demo.embed_texts([items[0].present_prompt])[0],
-        False,
-    )
-    for plan_name, plan in PLANS.items():
+    for backend in backends:
+        emb = open_embedder(demo_model_dir(), backend)
+        q = emb.embed_texts([items[0].present_prompt])[0]
+        report(f"demo model ({backend}, 64x64, 8x8 grid)", emb, photos, q, False, plans)
+    demo = open_embedder(demo_model_dir(), "mlx")
+    for plan_name, plan in plans.items():
         t = time.perf_counter()
         score = pointing_game(demo, items, **plan)
         print(
@@ -115,13 +135,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fovea-bench-") as tmp:
         t = time.perf_counter()
         folder = args.model or build_b32(Path(tmp))
-        b32 = open_embedder(folder, "mlx")
         print(f"ViT-B/32 random weights ready in {time.perf_counter() - t:.0f} s")
-        rng = np.random.default_rng(0)
-        query = rng.standard_normal(b32.dim).astype(np.float32)
-        query /= np.linalg.norm(query)  # random weights know no words: a random unit query costs the same
         photos = [img.resize((640, 480)) for img in photos]
-        report("ViT-B/32 (mlx, 224x224, 7x7 grid)", b32, photos, query, True)
+        for backend in backends:
+            b32 = open_embedder(folder, backend)
+            rng = np.random.default_rng(0)
+            query = rng.standard_normal(b32.dim).astype(np.float32)
+            query /= np.linalg.norm(query)  # random weights know no words: a random unit query costs the same
+            report(f"ViT-B/32 ({backend}, 224x224, 7x7 grid)", b32, photos, query, True, plans)
+            del b32
     print(f"done; {_load()}")
     return 0
 

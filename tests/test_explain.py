@@ -198,3 +198,48 @@ def test_an_8_bit_quantized_model_points_at_the_same_cells(tmp_path, demo):
         a = run_to_end(explain(demo, img, q))
         b = run_to_end(explain(quantized, img, q))
         assert a.peak == b.peak and np.corrcoef(a.grid.ravel(), b.grid.ravel())[0, 1] >= 0.95
+
+
+class _Clock:
+    """A fake `time` for app.core.explain: the fake embedder advances it by what a batch would cost."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("per_call", "per_copy", "expect_batched"),
+    [(0.0, 1.0, False), (10.0, 1.0, True)],  # batches dearer per copy (tiny model on MLX CPU) / cheaper
+)
+def test_unset_batch_size_keeps_batching_only_where_it_is_cheaper_per_copy(
+    monkeypatch, per_call, per_copy, expect_batched
+):
+    import app.core.explain as ex
+
+    clock = _Clock()
+    monkeypatch.setattr(ex, "time", clock)
+    emb = CellEmbedder((1, 1))
+    sizes: list[int] = []
+    inner = emb.embed_pixels
+
+    def embed(pixels):
+        n = len(pixels)
+        sizes.append(n)
+        # A batch costs twice per copy, plus the fixed cost of a call.
+        clock.now += per_call + per_copy * n * (1 if n == 1 else 2)
+        return inner(pixels)
+
+    emb.embed_pixels = embed
+    img = Image.new("RGB", (32, 32), (10, 200, 10))
+    q = inner(emb.preprocess(img)[None])[0]
+    fixed = run_to_end(explain(emb, img, q, batch_size=1))
+    sizes.clear()
+    auto = run_to_end(explain(emb, img, q))
+    assert sizes[:2] == [1, ex.AUTO_BATCH]  # the unoccluded embedding, then the trial batch
+    later = set(sizes[2:-1])  # the last batch holds what is left
+    assert later == ({ex.AUTO_BATCH} if expect_batched else {1})
+    assert sum(sizes) == 1 + auto.windows == 101
+    np.testing.assert_allclose(auto.grid, fixed.grid, atol=1e-6)  # batching changes the speed, not the map

@@ -1,7 +1,7 @@
 """The detail panel's "Why?" toggle: the occlusion map of why the shown photo matches the query.
 
 The map is computed by `Library.explain_job` in a `Job` worker (seconds for a real model), with a
-progress bar; a selection change cancels the job in flight and drops its result, and finished maps
+progress ring; a selection change cancels the job in flight and drops its result, and finished maps
 are cached per (image, query, model) so toggling or coming back is instant.
 """
 
@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.core.decode import open_image
 from app.core.explain import heat_image
 from app.core.tag_vocab import DEFAULT_TEMPLATES
+from app.gui.progress_ring import ProgressRing
 from app.gui.threads import thread_pool
 from app.gui.workers import Job
 
@@ -76,9 +77,8 @@ class WhyOverlay(QObject):
         self.button.setToolTip("Show which parts of the photo make it match the query")
         self.button.setEnabled(False)
         self.button.toggled.connect(lambda _on: self._update())
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(8)
+        self.progress = ProgressRing()
+        self.progress.setToolTip("occluded copies of the photo embedded so far")
         self.progress.setVisible(False)
         self.status = QLabel()
         self.status.setObjectName("why-status")
