@@ -243,3 +243,15 @@ def test_unset_batch_size_keeps_batching_only_where_it_is_cheaper_per_copy(
     assert later == ({ex.AUTO_BATCH} if expect_batched else {1})
     assert sum(sizes) == 1 + auto.windows == 101
     np.testing.assert_allclose(auto.grid, fixed.grid, atol=1e-6)  # batching changes the speed, not the map
+
+
+def test_coarse_then_refine_matches_the_full_plan_around_the_peak_with_fewer_copies():
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8))
+    for cell in [(3, 4), (0, 0), (7, 2)]:
+        emb = CellEmbedder(cell)
+        q = emb.embed_images([img])[0]
+        full = run_to_end(explain(emb, img, q, batch_size=8))
+        fast = run_to_end(explain(emb, img, q, coarse_stride=2, batch_size=8))
+        assert fast.peak == full.peak and fast.windows < 0.7 * full.windows
+        # Every window covering the peak cell was embedded: the same value as in the full plan.
+        assert fast.grid[cell] == pytest.approx(full.grid[cell], abs=1e-6) == full.peak_value
