@@ -28,8 +28,8 @@ from app.core.contracts import (
     ViewCounts,
 )
 from app.core.errors import FoveaError, UsageError
-from app.core.jobs import StopFn, as_job
-from app.core.library_jobs import Job, LibraryJobs
+from app.core.jobs import Job, StopFn, as_job
+from app.core.library_jobs import LibraryJobs
 from app.core.model_registry import resolve_model
 from app.core.query import split_query_line
 from app.core.runtime import runtime_info

@@ -13,7 +13,7 @@ from app.core.paths import resources_dir, user_data_dir
 
 if TYPE_CHECKING:
     from app.core.api import Library
-    from app.core.library_jobs import Job
+    from app.core.jobs import Job
 
 DEMO_SEED = 2024  # differs from the training seeds, so the demo shows held-out images
 DEMO_COUNT = 300

@@ -6,19 +6,16 @@ The GUI runs them in its job worker, the CLI draws bars from them; each returns 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress, TagSettings
 from app.core.embed_engine import EmbedEngine
 from app.core.errors import UsageError
 from app.core.index_lock import WAITING, IndexLock
-from app.core.jobs import StopFn, as_job, describe
+from app.core.jobs import Job, StopFn, as_job, describe
 from app.core.store import Store
-
-Job = Generator[JobProgress, None, Any]
 
 
 class LibraryJobs:
