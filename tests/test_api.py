@@ -123,19 +123,17 @@ def test_a_folder_filter_and_a_folder_view_agree_on_what_is_under_a_folder(tmp_p
 
 
 def test_every_job_reports_job_progress_only(lib, tmp_path):
-    """Index and tag jobs yield JobProgress (no core-internal item leaks to a front end); the three
+    """Index and tag jobs yield JobProgress (no core-internal item leaks to a front end); the two
     core items that keep their own type map explicitly, and anything else is refused."""
     from app.core.contracts import JobKind, JobProgress, TagSettings
     from app.core.explain import ExplainProgress
     from app.core.jobs import describe
     from app.core.model_pull import PullProgress
-    from app.core.tagging import TagProgress
 
     (tmp_path / "labels.txt").write_text("red\nblue\n")
     for job in (lib.index_job(), lib.tag_job(TagSettings(), tmp_path / "labels.txt")):
         items = list(job)
         assert items and all(type(p) is JobProgress for p in items)
-    assert describe(JobKind.TAG, TagProgress(3, 10, 1, 1, 1, 0.5)) == JobProgress(3, 10, "Tagging… 3 of 10")
     assert describe(JobKind.EXPLAIN, ExplainProgress(2, 9)) == JobProgress(2, 9, "Explaining… 2 of 9")
     step = PullProgress("download", "Downloading x… 1 of 4 MB", 1, 4)
     assert describe(JobKind.PULL, step) == JobProgress(1, 4, step.message, phase="download")

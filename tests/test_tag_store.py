@@ -10,6 +10,7 @@ from app.core.contracts import Filters
 from app.core.errors import UsageError
 from app.core.store import Store
 from app.core.tagging import tag_library
+from tests.builders.jobs import collect
 from tests.builders.tags import FakeEmbedder, add_images, mix, orthogonal_labels
 
 LABELS = ["cat", "dog", "car"]
@@ -36,7 +37,8 @@ def library():
 
 
 def run(store, emb, **kw):
-    return list(tag_library(store, emb, orthogonal_labels(LABELS), **kw))
+    """(the TagSummary, the JobProgress items) of one tagging run."""
+    return collect(tag_library(store, emb, orthogonal_labels(LABELS), **kw))
 
 
 def by_image(store):
@@ -48,9 +50,9 @@ def by_image(store):
 
 def test_tagging_applies_clear_labels_queues_toss_ups_and_leaves_the_rest_untagged(library):
     store, emb, ids = library
-    progress = run(store, emb, batch=4)
+    summary, progress = run(store, emb, batch=4)
     assert [p.done for p in progress] == [4, 6] and progress[-1].total == 6
-    assert (progress[-1].auto, progress[-1].review, progress[-1].untagged) == (3, 2, 1)
+    assert (summary.done, summary.auto, summary.review, summary.untagged) == (6, 3, 2, 1)
     tags = by_image(store)
     assert tags["img_00000.png"] == {"cat": "auto"} and tags["img_00001.png"] == {"cat": "auto"}
     assert tags["img_00002.png"] == {"dog": "auto"}
@@ -117,3 +119,10 @@ def test_bad_requests_raise_usage_errors(library):
         tag_store.set_decision(store, "/lib/img_00000.png", "cat", "maybe")
     with pytest.raises(UsageError, match="status"):
         tag_store.list_tags(store, status="pending")
+
+
+def test_a_stopped_tagging_run_keeps_its_committed_blocks_and_says_how_far_it_got(library):
+    store, emb, _ = library
+    summary, progress = run(store, emb, batch=4, should_stop=lambda: True)
+    assert [p.done for p in progress] == [4] and summary.done == 4 and summary.total == 6
+    assert sum(1 for _ in by_image(store)) == summary.auto + summary.review  # the first block's tags are kept

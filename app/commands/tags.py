@@ -36,7 +36,7 @@ def run_tag(args: argparse.Namespace) -> int:
         def show(p: JobProgress) -> None:
             print(f"\rtagging {p.done}/{p.total}", end="", file=sys.stderr)
 
-        last = drive(lib.tag_job(settings, args.labels, should_stop), show)  # the final TagProgress
+        last = drive(lib.tag_job(settings, args.labels, should_stop), show)  # the TagSummary
         print(file=sys.stderr)
         if last is not None:
             print(

@@ -40,15 +40,14 @@ def progress(
 
 
 def describe(kind: JobKind, p: Any) -> JobProgress:
-    """The item of a job that reports in its own type (the tagger, the puller, the explainer) as a
-    JobProgress; one mapping per type, no guessing, and anything else is refused."""
+    """The item of a job that reports in its own type (the puller, the explainer) as a JobProgress;
+    one mapping per type, no guessing, and anything else is refused."""
     from app.core.explain import ExplainProgress
     from app.core.model_pull import PullProgress
-    from app.core.tagging import TagProgress
 
     if isinstance(p, JobProgress):
         return p
-    if isinstance(p, (TagProgress, ExplainProgress)):
+    if isinstance(p, ExplainProgress):
         return progress(kind, p.done, p.total)
     if isinstance(p, PullProgress):
         return progress(kind, p.done_bytes, p.total_bytes, p.stage, message=p.message)

@@ -14,7 +14,7 @@ from app.core.contracts import JobKind, JobProgress, TagSettings
 from app.core.embed_engine import EmbedEngine
 from app.core.errors import UsageError
 from app.core.index_lock import WAITING, IndexLock
-from app.core.jobs import Job, StopFn, as_job, describe
+from app.core.jobs import Job, StopFn, as_job
 from app.core.store import Store
 
 
@@ -74,23 +74,26 @@ class LibraryJobs:
     def tag_job(
         self, settings: TagSettings, labels_file: str | Path | None = None, should_stop: StopFn | None = None
     ) -> Job:
-        """Tag every indexed image with the vocabulary (see `vocabulary_path`); returns the last TagProgress."""
+        """Tag every indexed image with the vocabulary (see `vocabulary_path`); returns the TagSummary."""
         from app.core.tag_vocab import load_vocabulary
         from app.core.tagging import tag_library
 
         vocab = load_vocabulary(self.vocabulary_path(labels_file))
         store = Store(self.db)
-        last = None
         try:
             emb = self.embedder()
-            gen = tag_library(store, emb, vocab, min_score=settings.min_score, min_margin=settings.min_margin)
-            for last in gen:
-                yield describe(JobKind.TAG, last)
-                if should_stop is not None and should_stop():
-                    break  # each block is committed as it is written
+            return (
+                yield from tag_library(
+                    store,
+                    emb,
+                    vocab,
+                    min_score=settings.min_score,
+                    min_margin=settings.min_margin,
+                    should_stop=should_stop,  # each block is committed as it is written
+                )
+            )
         finally:
             store.close()
-        return last
 
     def demo_job(self, settings: TagSettings, should_stop: StopFn | None = None) -> Job:
         """Write the demo library (once), add and index it, and tag it with the demo vocabulary."""

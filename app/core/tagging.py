@@ -9,7 +9,7 @@ CLIP scores are a softmax over the labels plus the background; SigLIP scores are
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from app.core.backends import Embedder
+    from app.core.contracts import JobProgress
     from app.core.store import Store
 
 DEFAULT_MIN_SCORE = 0.60
@@ -250,13 +251,14 @@ class Scorer:
 
 
 @dataclass(frozen=True)
-class TagProgress:
+class TagSummary:
+    """What a tagging run did: images seen, and how many got a tag, wait for review, or got none."""
+
     done: int
     total: int
     auto: int
     review: int
     untagged: int
-    elapsed_s: float
 
 
 def tag_library(
@@ -271,8 +273,10 @@ def tag_library(
     use_calibration: bool = True,
     batch: int = 4096,
     cache_dir: Path | None = None,
-) -> Iterator[TagProgress]:
-    """Tag every indexed image of `embedder`'s model, block by block, yielding progress after each block.
+    should_stop: Callable[[], bool] | None = None,
+) -> Generator[JobProgress, None, TagSummary]:
+    """Tag every indexed image of `embedder`'s model, block by block, yielding a JobProgress after each
+    block (each one committed) and returning the TagSummary; `should_stop()` is checked between blocks.
 
     Candidates whose cosine is below `cosine_fraction` x the library's median best-label cosine are
     dropped (see DEFAULT_COSINE_FRACTION). Machine tags (auto, review) of the images seen are replaced; confirmed and rejected tags are never
@@ -280,6 +284,8 @@ def tag_library(
     calibration override the global ones unless `use_calibration` is False. A label holding a word the
     model does not know (app.core.vocabulary) is never applied automatically: at most it waits in review.
     """
+    from app.core.contracts import JobKind  # lazily: contracts takes its defaults from this module
+    from app.core.jobs import progress
     from app.core.vocabulary import unknown_labels, vocabulary_for
 
     matrix = labels if isinstance(labels, LabelMatrix) else label_embeddings(embedder, labels, cache_dir)
@@ -293,7 +299,7 @@ def tag_library(
     floor = cosine_fraction * library_cosine(scorer, q, scales) if cosine_fraction > 0 and len(ids) else -1.0
     th = Thresholds(min_score, min_margin, review_floor, max(-1.0, min(1.0, floor)), per_label)
     total, t0 = len(ids), time.perf_counter()
-    auto = review = untagged = 0
+    auto = review = untagged = done = 0
     for start in range(0, total, batch):
         sl = slice(start, start + batch)
         d = scorer.decide(q[sl], th, row_scale=scales[sl])  # int8 rows: converted chunk by chunk
@@ -304,9 +310,12 @@ def tag_library(
         review += int(((d.state == REVIEW).any(axis=1) & ~(d.state == AUTO).any(axis=1)).sum())
         untagged += int((d.state == DROP).all(axis=1).sum())
         done = min(start + batch, total)
-        yield TagProgress(done, total, auto, review, untagged, time.perf_counter() - t0)
+        yield progress(JobKind.TAG, done, total, elapsed_s=time.perf_counter() - t0)
+        if should_stop is not None and should_stop():
+            break
     if total == 0:
-        yield TagProgress(0, 0, 0, 0, 0, time.perf_counter() - t0)
+        yield progress(JobKind.TAG, 0, 0)
+    return TagSummary(done, total, auto, review, untagged)
 
 
 def library_cosine(scorer: Scorer, emb: np.ndarray, row_scale: np.ndarray | None = None) -> float:
