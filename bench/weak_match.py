@@ -7,8 +7,10 @@ the generator's truth: colour+shape text queries whose class the library holds (
 (absent), out-of-vocabulary text ("a dog": nothing to find), and single-shape query images whose
 class some library scene holds alone (present), holds only among other shapes (partial, reported,
 no target) or lacks (absent). Targets: >= 0.95 of absent or unknown queries flagged, <= 0.05 of
-present ones. The baseline in the same run is the single cosine threshold used before (weak_cosine).
-Prints per draw, the worst draw, and the curve as each cut moves.
+present ones, on every draw (the worst draw is printed). The baseline in the same run is the single
+cosine threshold used before (weak_cosine); `rule-v1` is the previous calibration's two cuts (score
+and lift) without the label-support test. Prints per draw, pooled, the worst draw, and the curve as
+each cut moves.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from app.core.weak_match import WeakMatchCalibration, WeakMatchRule, calibration
 from training.weak_match import CALIBRATION_SEEDS, QueryOutcome, measure_draw
 
 HELD_OUT_SEEDS = (2024, 7, 99, 555, 31337)
+# The demo model's calibration before the label-support test (score and lift only, commit 5a94039).
+DEMO_RULE_V1 = WeakMatchCalibration(WeakMatchRule(0.689, 0.1096), WeakMatchRule(0.7949, 0.1784))
 TARGET_FLAGGED, TARGET_PRESENT = 0.95, 0.05
 KINDS = ("present", "absent", "oov", "image-present", "image-partial", "image-absent")
 
@@ -40,7 +44,7 @@ def flag_rates(outcomes: list[QueryOutcome], cal: WeakMatchCalibration, vocab) -
     for kind in KINDS:
         rows = [o for o in outcomes if o.kind == kind]
         rule = cal.rule("image" if kind.startswith("image") else "text")
-        stat = [bool(rule.weak(o.top, o.lift)) for o in rows]
+        stat = [bool(rule.weak(o.top, o.lift, o.support)) for o in rows]
         if kind == "oov":
             out["oov-rule"] = float(np.mean(stat))
             stat = [s or bool(vocab.unknown_words([o.query])) for s, o in zip(stat, rows, strict=True)]
@@ -78,32 +82,43 @@ def main(argv: list[str] | None = None) -> int:
         "flag rates: share of each query kind flagged weak (oov: with the vocabulary check; oov-rule: without)"
     )
     draws = {seed: measure_draw(emb, seed) for seed in a.seeds}
-    rates = {seed: flag_rates(o, cal, vocab) for seed, o in draws.items()}
-    old = {seed: flag_rates(o, baseline(search_hints(a.model)), vocab) for seed, o in draws.items()}
+    rules = {"rule": cal, "baseline": baseline(search_hints(a.model))}
+    if a.model.resolve() == demo_model_dir().resolve():
+        rules["rule-v1"] = DEMO_RULE_V1
+    rates = {name: {seed: flag_rates(o, r, vocab) for seed, o in draws.items()} for name, r in rules.items()}
     for seed in a.seeds:
-        print(f"draw {seed:>6} rule      {fmt(rates[seed])}")
-        print(f"draw {seed:>6} baseline  {fmt(old[seed])}")
+        for name in rules:
+            print(f"draw {seed:>6} {name:<9} {fmt(rates[name][seed])}")
+    everything = [o for o in draws.values() for o in o]
+    for name, r in rules.items():
+        print(f"pooled       {name:<9} {fmt(flag_rates(everything, r, vocab))}")
     # Worst draw per kind: most present flagged, fewest absent/unknown flagged (partial: no target).
-    kinds = [k for k in rates[a.seeds[0]] if k != "image-partial"]
+    kinds = [k for k in rates["rule"][a.seeds[0]] if k != "image-partial"]
     pick = {k: max if k in ("present", "image-present") else min for k in kinds}
-    worst = {k: pick[k](r[k] for r in rates.values()) for k in kinds}
-    print(f"worst draw   rule      {fmt(worst)}")
+    for name in rules:
+        w = {k: pick[k](r[k] for r in rates[name].values()) for k in kinds}
+        print(f"worst draw   {name:<9} {fmt(w)}")
+    worst = {k: pick[k](r[k] for r in rates["rule"].values()) for k in kinds}
     text_ok = worst["present"] <= TARGET_PRESENT and min(worst["absent"], worst["oov"]) >= TARGET_FLAGGED
     image_ok = worst["image-present"] <= TARGET_PRESENT and worst["image-absent"] >= TARGET_FLAGGED
     print(
         f"targets (absent/unknown >= {TARGET_FLAGGED}, present <= {TARGET_PRESENT}, worst draw): "
         f"text {'met' if text_ok else 'NOT met'}, image {'met' if image_ok else 'NOT met'}"
     )
-    everything = [o for o in draws.values() for o in o]
     for kind, field in (
         ("text", "min_top"),
         ("text", "min_lift"),
+        ("text", "min_support"),
         ("image", "min_top"),
         ("image", "min_lift"),
+        ("image", "min_support"),
     ):
         base = cal.rule(kind)
-        print(f"curve: {kind} {field} (other cut fixed), pooled draws")
-        for delta in (-0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06):
+        if getattr(base, field) is None:
+            continue
+        print(f"curve: {kind} {field} (other cuts fixed), pooled draws")
+        step = 0.2 if field == "min_support" else 0.02  # support counts hits; the others are cosines
+        for delta in (-3 * step, -2 * step, -step, 0.0, step, 2 * step, 3 * step):
             rule = replace(base, **{field: getattr(base, field) + delta})
             moved = (
                 WeakMatchCalibration(rule, cal.image)

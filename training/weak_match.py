@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from app.core.backends import Embedder
-from app.core.weak_match import WeakMatchCalibration, WeakMatchRule, lifts, neutral_vectors
+from app.core.weak_match import (
+    SUPPORT_HITS,
+    ReferenceLabels,
+    WeakMatchCalibration,
+    WeakMatchRule,
+    lifts,
+    neutral_vectors,
+    reference_labels,
+)
 
 CALIBRATION_SEEDS = (101, 102, 103, 104)  # the bench's held-out draws use other seeds
 MAX_PRESENT_FLAGGED = 0.03  # on the calibration draws; leaves room below the 5% target on new draws
@@ -31,12 +39,14 @@ IMAGE_NEGATIVE = ("image-absent",)
 
 @dataclass(frozen=True)
 class QueryOutcome:
-    """One query of a scene draw: its kind, whether the library truly holds what it asks, top and lift."""
+    """One query of a scene draw: its kind (whether the library truly holds what it asks) and the rule's
+    three measures on it: the best hit's cosine, its lift, and the top hits' label support."""
 
     kind: str  # "present", "absent", "oov" (text); "image-present", "image-absent", "image-partial"
     query: str
     top: float
     lift: float
+    support: float
 
 
 OOV_QUERIES = (
@@ -74,13 +84,16 @@ def measure_draw(
         [embed([render(s, render_size) for s in scenes[i : i + 64]]) for i in range(0, len(scenes), 64)]
     )
     out: list[QueryOutcome] = []
+    refs = reference_labels(embedder)
+    if refs is None:
+        raise ValueError("calibration needs a model folder (its tag vocabulary gives the reference labels)")
     text_neutral = neutral_vectors(embedder, "text")
     prompts = class_prompts("a {colour} {shape}")
     texts = list(prompts.values()) + list(OOV_QUERIES)
     q = embedder.embed_texts(texts)
     truth = ["present" if any(s.contains(c, k) for s in scenes) else "absent" for (c, k) in prompts]
     truth += ["oov"] * len(OOV_QUERIES)
-    out += _outcomes(lib, q, text_neutral, truth, texts)
+    out += _outcomes(lib, q, text_neutral, refs, "text", truth, texts)
     image_neutral = neutral_vectors(embedder, "image")
     queries = make_scenes(seed + 10_000, n_images, n_shapes=1)
     qv = embed([render(s, render_size) for s in queries])
@@ -95,57 +108,92 @@ def measure_draw(
             if any(t.contains(c, k) for t in scenes)
             else "image-absent"
         )
-    out += _outcomes(
-        lib, qv, image_neutral, kinds, [f"{s.shapes[0].colour} {s.shapes[0].kind}" for s in queries]
-    )
+    names = [f"{s.shapes[0].colour} {s.shapes[0].kind}" for s in queries]
+    out += _outcomes(lib, qv, image_neutral, refs, "image", kinds, names)
     return out
 
 
 def _outcomes(
-    lib: np.ndarray, q: np.ndarray, neutral: np.ndarray, kinds: list[str], names: list[str]
+    lib: np.ndarray,
+    q: np.ndarray,
+    neutral: np.ndarray,
+    refs: ReferenceLabels,
+    kind: str,
+    kinds: list[str],
+    names: list[str],
 ) -> list[QueryOutcome]:
     s = lib @ q.T  # (n_lib, n_q)
-    best = s.argmax(axis=0)
+    order = np.argsort(-s, axis=0, kind="stable")  # as the engine ranks its pool
+    best = order[0]
     top = s[best, np.arange(q.shape[0])]
     lift = lifts(lib[best], top, neutral)
+    m = SUPPORT_HITS[kind]
+    support = [refs.support(kind, q[j], lib[order[:m, j]]).value for j in range(q.shape[0])]
     return [
-        QueryOutcome(k, nm, float(t), float(li)) for k, nm, t, li in zip(kinds, names, top, lift, strict=True)
+        QueryOutcome(k, nm, float(t), float(li), float(su))
+        for k, nm, t, li, su in zip(kinds, names, top, lift, support, strict=True)
     ]
 
 
-def fit_rule(present: np.ndarray, absent: np.ndarray, max_present_flagged: float = 0.03) -> WeakMatchRule:
-    """The (min_top, min_lift) pair flagging the most `absent` rows while flagging at most the given share
-    of `present` rows; rows are (top, lift). Candidate cuts are the present rows' low percentiles."""
-    steps = np.arange(0.0, 100 * max_present_flagged + 0.25, 0.25)
+def fit_rule(
+    present: np.ndarray,
+    absent: np.ndarray,
+    max_present_flagged: float = 0.03,
+    support_hits: int = 5,
+    support_library: int = 300,
+) -> WeakMatchRule:
+    """The (min_top, min_lift, min_support) cuts flagging the most `absent` rows while flagging at most the
+    given share of `present` rows; rows are (top, lift, support). Candidate cuts are the present rows'
+    low percentiles."""
+    steps = np.arange(0.0, 100 * max_present_flagged + 0.125, 0.25)
     best: tuple[tuple[float, float], WeakMatchRule] | None = None
-    for t in np.percentile(present[:, 0], steps):
-        for li in np.percentile(present[:, 1], steps):
-            rule = WeakMatchRule(round(float(t), 4), round(float(li), 4))
-            flagged = float(rule.weak(present[:, 0], present[:, 1]).mean())
-            if flagged > max_present_flagged:
-                continue
-            key = (
-                float(rule.weak(absent[:, 0], absent[:, 1]).mean()),
-                -flagged,
-            )  # most caught, then fewest lost
-            if best is None or key > best[0]:
-                best = (key, rule)
+    cuts = [np.percentile(present[:, i], steps) for i in range(3)]
+    for t in cuts[0]:
+        for li in cuts[1]:
+            for su in cuts[2]:
+                rule = WeakMatchRule(
+                    round(float(t), 4),
+                    round(float(li), 4),
+                    round(float(su), 4),
+                    support_hits,
+                    support_library,
+                )
+                flagged = float(rule.weak(*present.T).mean())
+                if flagged > max_present_flagged:
+                    continue
+                key = (float(rule.weak(*absent.T).mean()), -flagged)  # most caught, then fewest lost
+                if best is None or key > best[0]:
+                    best = (key, rule)
     if best is None:
         raise ValueError("no cut keeps the present queries: too few of them to calibrate on")
     return best[1]
 
 
 def rows(outcomes: Iterable[QueryOutcome], kinds: Iterable[str]) -> np.ndarray:
-    """(n, 2) top and lift of the outcomes of the given kinds."""
+    """(n, 3) top, lift and support of the outcomes of the given kinds."""
     kinds = set(kinds)
-    return np.array([(o.top, o.lift) for o in outcomes if o.kind in kinds], np.float64).reshape(-1, 2)
+    return np.array([(o.top, o.lift, o.support) for o in outcomes if o.kind in kinds], np.float64).reshape(
+        -1, 3
+    )
 
 
-def calibrate(embedder, seeds: Iterable[int] = CALIBRATION_SEEDS) -> WeakMatchCalibration:
-    """Fit the text and image rules on the scene draws of `seeds`."""
-    outcomes = [o for seed in seeds for o in measure_draw(embedder, seed)]
-    text = fit_rule(rows(outcomes, ["present"]), rows(outcomes, TEXT_NEGATIVE), MAX_PRESENT_FLAGGED)
-    image = fit_rule(rows(outcomes, ["image-present"]), rows(outcomes, IMAGE_NEGATIVE), MAX_PRESENT_FLAGGED)
+def calibrate(embedder, seeds: Iterable[int] = CALIBRATION_SEEDS, n: int = 300) -> WeakMatchCalibration:
+    """Fit the text and image rules on the scene draws (libraries of `n` scenes) of `seeds`."""
+    outcomes = [o for seed in seeds for o in measure_draw(embedder, seed, n)]
+    text = fit_rule(
+        rows(outcomes, ["present"]),
+        rows(outcomes, TEXT_NEGATIVE),
+        MAX_PRESENT_FLAGGED,
+        SUPPORT_HITS["text"],
+        n,
+    )
+    image = fit_rule(
+        rows(outcomes, ["image-present"]),
+        rows(outcomes, IMAGE_NEGATIVE),
+        MAX_PRESENT_FLAGGED,
+        SUPPORT_HITS["image"],
+        n,
+    )
     return WeakMatchCalibration(text, image)
 
 

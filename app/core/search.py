@@ -22,7 +22,16 @@ from app.core.index_file import IndexFileError, index_path, load_index, save_ind
 from app.core.query import QueryTerm, check_date, embed_file, embed_query, parse_query
 from app.core.vector_index import IndexConfig, VectorIndex
 from app.core.vocabulary import unknown_reason, vocabulary_for
-from app.core.weak_match import WeakMatchRule, calibration_for, lifts, neutral_vectors
+from app.core.weak_match import (
+    ReferenceLabels,
+    Support,
+    WeakMatchRule,
+    calibration_for,
+    default_rule,
+    lifts,
+    neutral_vectors,
+    reference_labels,
+)
 
 QueryKind = Literal["text", "image"]
 
@@ -95,6 +104,7 @@ class SearchEngine:
         self.vocabulary = vocabulary_for(embedder)
         self.weak_match = calibration_for(embedder.folder)  # None: the family's single cosine threshold
         self._neutral: dict[QueryKind, np.ndarray] = {}
+        self._refs: ReferenceLabels | None = None  # the support test's labels, embedded on first use
         self._weak_override = weak_threshold
         # Candidates rescored exactly (at least 4k): int8 ranks the true top 10 inside the top 64 in the
         # bench, and each SQLite float16 row fetched costs ~10-50 us.
@@ -173,11 +183,26 @@ class SearchEngine:
         return float(measured.get(kind, weak_threshold(self.embedder.model_type, kind)))
 
     def rule(self, kind: QueryKind) -> WeakMatchRule:
-        """The weak-match rule in force: an explicit threshold, else the model folder's calibration
-        (app.core.weak_match), else the family's cosine threshold alone."""
+        """The weak-match rule in force: an explicit threshold alone, else the model folder's calibration
+        (app.core.weak_match), else the family's cosine threshold with the default support cut (an
+        in-memory embedder without a folder has no vocabulary to read labels from: threshold alone)."""
         if self._weak_override is None and self.weak_match is not None:
             return self.weak_match.rule(kind)
+        if self._weak_override is None and self.embedder.folder is not None:
+            return default_rule(self.threshold(kind), kind)
         return WeakMatchRule(self.threshold(kind), -np.inf)
+
+    def _support(
+        self, kind: QueryKind, rule: WeakMatchRule, vec: np.ndarray, top_vectors: np.ndarray
+    ) -> Support | None:
+        """The support test's value on the best hits (None when the rule has no support cut)."""
+        if rule.min_support is None or top_vectors.shape[1] == 0:
+            return None
+        if self._refs is None:
+            self._refs = reference_labels(self.embedder)
+            if self._refs is None:
+                return None
+        return self._refs.support(kind, np.asarray(vec, np.float32), top_vectors)
 
     def _lifts(
         self, kind: QueryKind, rule: WeakMatchRule, vectors: np.ndarray, scores: np.ndarray
@@ -250,11 +275,12 @@ class SearchEngine:
             raise UsageError(f"k must be positive, got {k}")
         check_date(filters.date_from), check_date(filters.date_to)
         self.refresh()
-        rule = self.rule(kind)  # the per-query rule: is the best hit a real match?
         hit_cut = self.threshold(kind)  # per hit: below the model's match-level cosine
         allowed = self.store.ids_matching(filters)
         if exclude is not None:
             allowed = allowed[allowed != exclude] if allowed is not None else None
+        # The per-query rule (is the best hit a real match?) for the images this search ranks.
+        rule = self.rule(kind).for_library(len(allowed) if allowed is not None else len(self.index))
         pool = self.index.search(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)
         ids = pool.ids[pool.ids != exclude] if exclude is not None else pool.ids
         if len(ids) == 0:
@@ -287,7 +313,9 @@ class SearchEngine:
         # A lower hit that fails only the rule stays strong: a red circle among other shapes scores
         # below a lone one, and is still what was asked for.
         best = int(np.flatnonzero(ids == hits[0].image_id)[0])
-        reason = rule.reason(hits[0].score, float(lift[best]), kind)
+        # The support reads the pool's best hits, not the k shown: `-k 1` must not change the verdict.
+        support = self._support(kind, rule, vec, f16[order[: rule.support_hits]])
+        reason = rule.reason(hits[0].score, float(lift[best]), kind, support)
         if reason is None and hits[0].weak:
             reason = f"the best match scores {hits[0].score:.2f}, below this model's {hit_cut:.2f}"
         if reason is None:

@@ -1,22 +1,31 @@
 """Is the best hit a real match? A per-query rule, calibrated per model folder.
 
-A hit is weak when its cosine is below the model's `min_top`, or when it is not closer to the query
-than to a neutral reference by at least `min_lift`: neutral prompts ("a photo", ...) for text
-queries, blank and noise images for image queries. The lift is measured on the same image, so it
-cancels what every query shares with that image; a query that says no more than "a photo" (an empty
-prompt, words a model spells out but never learned) stays weak whatever the model's cosine scale.
-A query has no strong match when its best hit is weak.
+Three tests, each a cut the model folder carries ("fovea"/"weak_match" in config.json):
+- score: the best hit's cosine reaches `min_top`;
+- lift: the best hit is closer to the query than to a neutral reference by `min_lift` (neutral prompts
+  such as "a photo" for text, blank and noise images for image queries), so a query that says no more
+  than "a photo" stays weak whatever the model's cosine scale;
+- support: the model's own zero-shot labels of the top hits agree with the query, by at least
+  `min_support`. The labels are the model's bundled tag vocabulary (app.core.tag_vocab), scored by a
+  softmax at the model's logit scale. For a text query the query competes as one more label and the
+  support is the sum of its probability over the `support_hits` best hits: about how many of them the
+  query describes better than any reference label. For an image query it is the sum over those hits of
+  the cosine between the query image's and the hit's label distributions. A rank-like test, not a
+  cosine cut: it reads "these images are better described as X" and holds across cosine scales. It
+  counts hits because a subject the library holds recurs in it while a confusion is usually one image,
+  so a library smaller than the calibration draws reads proportionally fewer hits (`for_library`).
+A query has no strong match when its best hit fails one of them.
 
-The two cuts come from generated scenes with known truth (training/weak_match.py): colour+shape
-queries whose class the library holds versus classes it lacks, and single-shape query images
-likewise. They are written to the model folder's config.json ("fovea"/"weak_match") when the model
-is made; a folder without them keeps the family's single cosine threshold (app.core.search).
+The cuts come from generated scenes with known truth (training/weak_match.py): colour+shape queries
+whose class the library holds versus classes it lacks, and single-shape query images likewise. A model
+folder without them (a converted or pulled model) gets `default_rule`: the family's cosine threshold and
+a conservative support cut, since no truth is at hand to calibrate it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -31,6 +40,15 @@ QueryKind = Literal["text", "image"]
 
 # Prompts that name nothing in particular: a real query must explain its best image better than these.
 NEUTRAL_PROMPTS = ("a photo", "a picture", "an image", "a photo of something", "something", "a thing")
+# A reference label whose text embedding is this close to a text query says the same thing: it is left
+# out of the competition, so a query never loses to its own paraphrase.
+PARAPHRASE_COSINE = 0.95
+# Hits whose labels are read: present subjects recur across a library, a lone confusion does not.
+SUPPORT_HITS: dict[QueryKind, int] = {"text": 5, "image": 3}
+# Uncalibrated folders (converted or pulled models): flag only when the top hits' labels barely agree
+# with the query (text: the query wins on about a quarter of one hit at most; image: the label
+# distributions are nearly orthogonal), so real matches outside the demo's scenes are not hidden.
+DEFAULT_MIN_SUPPORT: dict[QueryKind, float] = {"text": 0.25, "image": 0.25}
 
 
 def neutral_images() -> list[Image.Image]:
@@ -56,22 +74,112 @@ def neutral_vectors(embedder: Embedder, kind: QueryKind) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Support:
+    """How far the top hits' zero-shot labels agree with the query, and the labels that say why."""
+
+    value: float
+    hit_label: str | None = None  # the reference label that best describes the best hit
+    query_label: str | None = None  # image queries: the query image's own best label
+
+
+@dataclass(frozen=True)
+class ReferenceLabels:
+    """The model's tag vocabulary as normalised label vectors (L, d) and its logit scale."""
+
+    labels: tuple[str, ...]
+    vecs: np.ndarray
+    scale: float
+
+    def _probs(self, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        """Softmax over the labels (and an extra column) of the rows of x (m, d) -> (m, L[+1])."""
+        z = x @ self.vecs.T
+        if extra is not None:
+            z = np.c_[extra, z]
+        z = self.scale * (z - z.max(axis=1, keepdims=True))
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def text_support(self, query: np.ndarray, hits: np.ndarray) -> Support:
+        """Sum over the hits (m, d) of P(query | hit), the query competing with the labels it does not paraphrase."""
+        if len(hits) == 0:
+            return Support(0.0)
+        keep = self.vecs @ query < PARAPHRASE_COSINE
+        refs = ReferenceLabels(tuple(np.asarray(self.labels, object)[keep]), self.vecs[keep], self.scale)
+        if not keep.any():
+            return Support(float(len(hits)))
+        p = refs._probs(hits, extra=hits @ query)  # column 0: the query
+        return Support(float(p[:, 0].sum()), refs.labels[int(np.argmax(p[0, 1:]))])
+
+    def image_support(self, query: np.ndarray, hits: np.ndarray) -> Support:
+        """Sum over the hits (m, d) of the cosine between their label distributions and the query image's."""
+        if len(hits) == 0:
+            return Support(0.0)
+        pq = self._probs(query[None, :])[0]
+        ph = self._probs(hits)
+        cos = (ph @ pq) / np.maximum(np.linalg.norm(ph, axis=1) * np.linalg.norm(pq), 1e-12)
+        return Support(float(cos.sum()), self.labels[int(ph[0].argmax())], self.labels[int(pq.argmax())])
+
+    def support(self, kind: QueryKind, query: np.ndarray, hits: np.ndarray) -> Support:
+        return self.text_support(query, hits) if kind == "text" else self.image_support(query, hits)
+
+
+def reference_labels(embedder: Embedder) -> ReferenceLabels | None:
+    """The bundled vocabulary that suits the embedder's model, embedded once (cached on disk per model)."""
+    if embedder.folder is None:
+        return None
+    from app.core.tag_vocab import label_embeddings, load_vocabulary, vocabulary_for_model
+
+    m = label_embeddings(embedder, load_vocabulary(vocabulary_for_model(embedder.folder)))
+    return ReferenceLabels(m.labels, np.asarray(m.vecs, np.float32), float(embedder.logit_scale))
+
+
+@dataclass(frozen=True)
 class WeakMatchRule:
     min_top: float  # a hit's cosine must reach this
     min_lift: float  # ... and exceed its cosine with the closest neutral reference by this much
+    min_support: float | None = None  # ... and the top hits' labels must agree this much (None: not used)
+    support_hits: int = 5  # how many top hits the support reads
+    support_library: int = 300  # in a library of this many images (the calibration draws' size)
 
-    def weak(self, score: np.ndarray | float, lift: np.ndarray | float) -> np.ndarray:
-        """True where a hit is weak (elementwise)."""
-        return (np.asarray(score) < self.min_top) | (np.asarray(lift) < self.min_lift)
+    def for_library(self, n_images: int) -> WeakMatchRule:
+        """The rule for a library of n images: a smaller one holds fewer images of any subject, so the
+        support reads proportionally fewer hits (at least one) against a proportionally lower cut."""
+        if self.min_support is None or n_images >= self.support_library:
+            return self
+        hits = max(1, min(self.support_hits, round(self.support_hits * n_images / self.support_library)))
+        cut = self.min_support * hits / self.support_hits
+        return replace(self, min_support=cut, support_hits=hits, support_library=max(n_images, 1))
 
-    def reason(self, score: float, lift: float, kind: QueryKind) -> str | None:
-        """Why a best hit of this score and lift is weak, in words; None when it is strong."""
+    def weak(
+        self, score: np.ndarray | float, lift: np.ndarray | float, support: np.ndarray | float = np.inf
+    ) -> np.ndarray:
+        """True where a best hit is weak (elementwise)."""
+        out = (np.asarray(score) < self.min_top) | (np.asarray(lift) < self.min_lift)
+        if self.min_support is not None:
+            out = out | (np.asarray(support) < self.min_support)
+        return out
+
+    def reason(
+        self, score: float, lift: float, kind: QueryKind, support: Support | None = None
+    ) -> str | None:
+        """Why a best hit of this score, lift and support is weak, in words; None when it is strong."""
         if score < self.min_top:
             return f"the best match scores {score:.2f}, below the {self.min_top:.2f} this model gives real matches"
         if lift < self.min_lift:
             what = "a neutral prompt such as 'a photo'" if kind == "text" else "a blank or noise image"
             return f"the best match is hardly closer to the query than to {what}"
+        if support is not None and self.min_support is not None and support.value < self.min_support:
+            if kind == "text":
+                return f"the best matches are better described as '{support.hit_label}' than by the query"
+            if support.hit_label != support.query_label:
+                return f"the best matches look like '{support.hit_label}', the query image like '{support.query_label}'"
+            return "the best matches get other labels than the query image"
         return None
+
+
+def default_rule(min_top: float, kind: QueryKind) -> WeakMatchRule:
+    """The rule of an uncalibrated model folder: its cosine threshold and the conservative support cut."""
+    return WeakMatchRule(min_top, -np.inf, DEFAULT_MIN_SUPPORT[kind], SUPPORT_HITS[kind])
 
 
 @dataclass(frozen=True)
