@@ -2,7 +2,7 @@
 
     python -m bench.weak_match [--model FOLDER] [--seeds 2024 7 99 ...]
 
-On generated scene draws the calibration never saw (training/weak_match.py uses seeds 101-104), with
+On generated scene draws the calibration never saw (training/weak_match.py uses seeds 101-108), with
 the generator's truth: colour+shape text queries whose class the library holds (present) or lacks
 (absent), out-of-vocabulary text ("a dog": nothing to find), and single-shape query images whose
 class some library scene holds alone (present), holds only among other shapes (partial, reported,
@@ -44,7 +44,7 @@ def flag_rates(outcomes: list[QueryOutcome], cal: WeakMatchCalibration, vocab) -
     for kind in KINDS:
         rows = [o for o in outcomes if o.kind == kind]
         rule = cal.rule("image" if kind.startswith("image") else "text")
-        stat = [bool(rule.weak(o.top, o.lift, o.support)) for o in rows]
+        stat = [bool(rule.weak(o.top, o.lift, o.support, o.label_support)) for o in rows]
         if kind == "oov":
             out["oov-rule"] = float(np.mean(stat))
             stat = [s or bool(vocab.unknown_words([o.query])) for s, o in zip(stat, rows, strict=True)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,7 +34,22 @@ def test_fit_rule_flags_most_absent_rows_within_the_present_budget():
     rule = fit_rule(present, absent, max_present_flagged=0.03, support_hits=4)
     assert rule.weak(*present.T).mean() <= 0.03
     assert rule.weak(*absent.T).mean() >= 0.97
-    assert rule.support_hits == 4 and rule.min_support is not None
+    assert rule.support_hits == 4 and rule.min_support is not None and rule.min_label_support is None
+
+
+def test_fit_rule_pairs_the_image_support_cuts_so_a_present_row_failing_one_of_them_stays_strong():
+    rng = np.random.default_rng(1)
+    n = 400
+    present = np.c_[
+        rng.normal(0.8, 0.01, n), rng.normal(0.3, 0.01, n), rng.normal(3, 0.2, n), rng.normal(3, 0.2, n)
+    ]
+    present[: n // 5, 2] = 0.5  # a fifth of the present rows fail the support alone ...
+    present[n // 5 : 2 * n // 5, 3] = 0.5  # ... and another fifth the label support alone
+    absent = present.copy()
+    absent[:, 2:] = 0.5  # every absent row fails both
+    rule = fit_rule(present, absent, max_present_flagged=0.03, support_hits=3, label_hits=5)
+    assert rule.min_label_support is not None and rule.label_hits == 5
+    assert rule.weak(*present.T).mean() <= 0.03 and rule.weak(*absent.T).mean() == 1.0
 
 
 def test_the_rule_says_which_cut_a_weak_best_hit_missed():
@@ -48,6 +64,12 @@ def test_the_rule_says_which_cut_a_weak_best_hit_missed():
     assert "look like 'red ring'" in why and "'red circle'" in why
     assert rule.weak(0.75, 0.2, 0.4) and not rule.weak(0.75, 0.2, 1.5)
     assert not WeakMatchRule(0.7, 0.1).weak(0.75, 0.2, 0.0)  # no support cut: support is not read
+    # Image queries with a label-support cut: weak only when the library also lacks the query's label.
+    paired = WeakMatchRule(0.7, 0.1, 1.0, 3, min_label_support=2.0)
+    assert not paired.weak(0.75, 0.2, 0.4, 2.5) and paired.weak(0.75, 0.2, 0.4, 1.5)
+    assert paired.reason(0.75, 0.2, "image", Support(0.4, "red ring", "red circle", 2.5)) is None
+    why = paired.reason(0.75, 0.2, "image", Support(0.4, "red ring", "red circle", 1.5))
+    assert why.endswith("and few images here look like 'red circle'")
     vecs = np.eye(3, dtype=np.float32)
     assert np.allclose(lifts(vecs, np.array([0.9, 0.5, 0.1]), vecs[:1]), [0.9 - 1.0, 0.5, 0.1])
     assert len(neutral_images()) == 12
@@ -123,6 +145,8 @@ def test_a_smaller_library_reads_fewer_hits_against_a_proportional_cut():
     assert small.support_hits == 2 and small.min_support == pytest.approx(0.6)
     assert rule.for_library(10).support_hits == 1 and rule.for_library(0).support_hits == 1
     assert WeakMatchRule(0.6, 0.1).for_library(10) == WeakMatchRule(0.6, 0.1)  # no support cut: unchanged
+    paired = WeakMatchRule(0.6, 0.1, 1.5, 3, 300, min_label_support=2.0, label_hits=5).for_library(120)
+    assert paired.label_hits == 2 and paired.min_label_support == pytest.approx(0.8)
 
 
 def test_an_uncalibrated_model_folder_flags_a_query_its_hits_are_better_described_without(
@@ -170,6 +194,12 @@ def test_an_uncalibrated_model_folder_flags_a_query_its_hits_are_better_describe
     )
     assert all(h.weak for h in weak.hits)
     assert not strong.no_strong_match and strong.reason is None
+    # An image query among its near-duplicates stays strong under the default image rule.
+    with Store(tmp_path / "lib.sqlite") as store:
+        engine = SearchEngine(store, emb)
+        assert engine.rule("image").min_label_support == DEFAULT_MIN_SUPPORT["text"]
+        alike = engine.similar(1, k=5)
+    assert not alike.no_strong_match, alike.reason
 
 
 @pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundled demo model is missing")
@@ -185,7 +215,7 @@ def test_the_demo_calibration_separates_absent_from_present_on_a_fresh_draw(monk
     outcomes = measure_draw(open_embedder(demo_model_dir(), "mlx"), 4242)
 
     def flagged(kind: str, rule: WeakMatchRule) -> float:
-        got = [bool(rule.weak(o.top, o.lift, o.support)) for o in outcomes if o.kind == kind]
+        got = [bool(rule.weak(o.top, o.lift, o.support, o.label_support)) for o in outcomes if o.kind == kind]
         assert len(got) >= 10, kind
         return float(np.mean(got))
 
@@ -194,7 +224,7 @@ def test_the_demo_calibration_separates_absent_from_present_on_a_fresh_draw(monk
         ("image", "image-present", "image-absent"),
     ):
         rule = cal.rule(query_kind)
-        support_only = WeakMatchRule(-np.inf, -np.inf, rule.min_support, rule.support_hits)
+        support_only = replace(rule, min_top=-np.inf, min_lift=-np.inf)
         assert flagged(absent, rule) >= 0.85 and flagged(present, rule) <= 0.05, query_kind
         assert flagged(absent, support_only) >= 0.85 and flagged(present, support_only) <= 0.05, query_kind
     assert flagged("oov", cal.text) == 1.0

@@ -193,16 +193,32 @@ class SearchEngine:
         return WeakMatchRule(self.threshold(kind), -np.inf)
 
     def _support(
-        self, kind: QueryKind, rule: WeakMatchRule, vec: np.ndarray, top_vectors: np.ndarray
+        self,
+        kind: QueryKind,
+        rule: WeakMatchRule,
+        vec: np.ndarray,
+        top_vectors: np.ndarray,
+        allowed: np.ndarray | None,
+        exclude: int | None,
     ) -> Support | None:
-        """The support test's value on the best hits (None when the rule has no support cut)."""
+        """The support test's values on the best hits (None when the rule has no support cut)."""
         if rule.min_support is None or top_vectors.shape[1] == 0:
             return None
         if self._refs is None:
             self._refs = reference_labels(self.embedder)
             if self._refs is None:
                 return None
-        return self._refs.support(kind, np.asarray(vec, np.float32), top_vectors)
+        support = self._refs.support(kind, np.asarray(vec, np.float32), top_vectors)
+        if kind == "image" and rule.min_label_support is not None and support.query_label is not None:
+            # Does the library hold what the query image shows? Its label's own best hits, read as text.
+            label = self._refs.vector(support.query_label)
+            pool = self.index.search(label, max(self.rescore, rule.label_hits + 1), allowed)
+            ids = pool.ids[pool.ids != exclude] if exclude is not None else pool.ids
+            f16 = self.store.f16_vectors(self.model_id, ids.tolist()).astype(np.float32)
+            if f16.shape[1]:
+                best = f16[np.argsort(-(f16 @ label), kind="stable")[: rule.label_hits]]
+                support = replace(support, label_support=self._refs.text_support(label, best).value)
+        return support
 
     def _lifts(
         self, kind: QueryKind, rule: WeakMatchRule, vectors: np.ndarray, scores: np.ndarray
@@ -314,7 +330,7 @@ class SearchEngine:
         # below a lone one, and is still what was asked for.
         best = int(np.flatnonzero(ids == hits[0].image_id)[0])
         # The support reads the pool's best hits, not the k shown: `-k 1` must not change the verdict.
-        support = self._support(kind, rule, vec, f16[order[: rule.support_hits]])
+        support = self._support(kind, rule, vec, f16[order[: rule.support_hits]], allowed, exclude)
         reason = rule.reason(hits[0].score, float(lift[best]), kind, support)
         if reason is None and hits[0].weak:
             reason = f"the best match scores {hits[0].score:.2f}, below this model's {hit_cut:.2f}"

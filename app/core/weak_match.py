@@ -11,7 +11,9 @@ Three tests, each a cut the model folder carries ("fovea"/"weak_match" in config
   support is the sum of its probability over the `support_hits` best hits: about how many of them the
   query describes better than any reference label. For an image query it is the sum over those hits of
   the cosine between the query image's and the hit's label distributions. A rank-like test, not a
-  cosine cut: it reads "these images are better described as X" and holds across cosine scales. It
+  cosine cut: it reads "these images are better described as X" and holds across cosine scales. An
+  image query fails it only if, besides, its own best label has little text support in the library
+  (`min_label_support`): the model sees nothing here that it would call what the query shows. It
   counts hits because a subject the library holds recurs in it while a confusion is usually one image,
   so a library smaller than the calibration draws reads proportionally fewer hits (`for_library`).
 A query has no strong match when its best hit fails one of them.
@@ -80,6 +82,7 @@ class Support:
     value: float
     hit_label: str | None = None  # the reference label that best describes the best hit
     query_label: str | None = None  # image queries: the query image's own best label
+    label_support: float = -np.inf  # image queries: that label's text support in the library (-inf: unread)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ class ReferenceLabels:
         cos = (ph @ pq) / np.maximum(np.linalg.norm(ph, axis=1) * np.linalg.norm(pq), 1e-12)
         return Support(float(cos.sum()), self.labels[int(ph[0].argmax())], self.labels[int(pq.argmax())])
 
+    def vector(self, label: str) -> np.ndarray:
+        """A label's normalised vector (d,)."""
+        return self.vecs[self.labels.index(label)]
+
     def support(self, kind: QueryKind, query: np.ndarray, hits: np.ndarray) -> Support:
         return self.text_support(query, hits) if kind == "text" else self.image_support(query, hits)
 
@@ -140,23 +147,46 @@ class WeakMatchRule:
     min_support: float | None = None  # ... and the top hits' labels must agree this much (None: not used)
     support_hits: int = 5  # how many top hits the support reads
     support_library: int = 300  # in a library of this many images (the calibration draws' size)
+    # Image queries: a failed support counts only if the query image's own best label also has less
+    # text support than this in the library (its `label_hits` best hits): "nothing here looks like it".
+    min_label_support: float | None = None
+    label_hits: int = 5
 
     def for_library(self, n_images: int) -> WeakMatchRule:
         """The rule for a library of n images: a smaller one holds fewer images of any subject, so the
-        support reads proportionally fewer hits (at least one) against a proportionally lower cut."""
+        supports read proportionally fewer hits (at least one) against proportionally lower cuts."""
         if self.min_support is None or n_images >= self.support_library:
             return self
-        hits = max(1, min(self.support_hits, round(self.support_hits * n_images / self.support_library)))
-        cut = self.min_support * hits / self.support_hits
-        return replace(self, min_support=cut, support_hits=hits, support_library=max(n_images, 1))
+
+        def scaled(hits: int, cut: float | None) -> tuple[int, float | None]:
+            n = max(1, min(hits, round(hits * n_images / self.support_library)))
+            return n, None if cut is None else cut * n / hits
+
+        hits, cut = scaled(self.support_hits, self.min_support)
+        label_hits, label_cut = scaled(self.label_hits, self.min_label_support)
+        return replace(
+            self,
+            min_support=cut,
+            support_hits=hits,
+            support_library=max(n_images, 1),
+            min_label_support=label_cut,
+            label_hits=label_hits,
+        )
 
     def weak(
-        self, score: np.ndarray | float, lift: np.ndarray | float, support: np.ndarray | float = np.inf
+        self,
+        score: np.ndarray | float,
+        lift: np.ndarray | float,
+        support: np.ndarray | float = np.inf,
+        label_support: np.ndarray | float = -np.inf,
     ) -> np.ndarray:
         """True where a best hit is weak (elementwise)."""
         out = (np.asarray(score) < self.min_top) | (np.asarray(lift) < self.min_lift)
         if self.min_support is not None:
-            out = out | (np.asarray(support) < self.min_support)
+            unsupported = np.asarray(support) < self.min_support
+            if self.min_label_support is not None:
+                unsupported = unsupported & (np.asarray(label_support) < self.min_label_support)
+            out = out | unsupported
         return out
 
     def reason(
@@ -168,18 +198,25 @@ class WeakMatchRule:
         if lift < self.min_lift:
             what = "a neutral prompt such as 'a photo'" if kind == "text" else "a blank or noise image"
             return f"the best match is hardly closer to the query than to {what}"
-        if support is not None and self.min_support is not None and support.value < self.min_support:
-            if kind == "text":
-                return f"the best matches are better described as '{support.hit_label}' than by the query"
-            if support.hit_label != support.query_label:
-                return f"the best matches look like '{support.hit_label}', the query image like '{support.query_label}'"
-            return "the best matches get other labels than the query image"
-        return None
+        if support is None or not self.weak(np.inf, np.inf, support.value, support.label_support):
+            return None
+        if kind == "text":
+            return f"the best matches are better described as '{support.hit_label}' than by the query"
+        if support.hit_label != support.query_label:
+            why = f"the best matches look like '{support.hit_label}', the query image like '{support.query_label}'"
+        else:
+            why = "the best matches get other labels than the query image"
+        if self.min_label_support is not None:
+            why += f", and few images here look like '{support.query_label}'"
+        return why
 
 
 def default_rule(min_top: float, kind: QueryKind) -> WeakMatchRule:
-    """The rule of an uncalibrated model folder: its cosine threshold and the conservative support cut."""
-    return WeakMatchRule(min_top, -np.inf, DEFAULT_MIN_SUPPORT[kind], SUPPORT_HITS[kind])
+    """The rule of an uncalibrated model folder: its cosine threshold and the conservative support cuts."""
+    label = DEFAULT_MIN_SUPPORT["text"] if kind == "image" else None
+    return WeakMatchRule(
+        min_top, -np.inf, DEFAULT_MIN_SUPPORT[kind], SUPPORT_HITS[kind], min_label_support=label
+    )
 
 
 @dataclass(frozen=True)
