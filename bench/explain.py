@@ -6,9 +6,10 @@ For the bundled demo model (64x64 input, 8x8 grid) and a ViT-B/32-shaped CLIP wi
 (224x224, 7x7 grid; built offline and converted with our converter), on the mlx backend (what the
 library uses on this CPU) and the torch backend, times `app.core.explain.explain` with every 3x3
 window (stride 1) and with a coarse pass (stride 2) refined around its peak, against one plain
-`embed_pixels` of the same image, and a batch of as many unoccluded copies as the map embeds (so a
-copy's cost is separated from the number of copies). On the demo model it also plays the pointing
-game (training/pointing.py) for both plans. --quick: 1 image, 10 scenes, the full plan only.
+`embed_pixels` of the same image, and as many unoccluded copies as the map embeds in the batches
+explain chose (so a copy's cost is separated from the number of copies). On the demo model it also
+plays the pointing game (training/pointing.py) for both plans. --quick: 1 image, 10 scenes, the
+full plan only.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def _load() -> str:
     return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
-def time_explain(emb, images, query: np.ndarray, plan: dict, progress: bool) -> tuple[float, int]:
-    """(median seconds per image, occluded copies per image); progress on stderr as the core yields it."""
-    times, copies = [], 0
+def time_explain(emb, images, query: np.ndarray, plan: dict, progress: bool) -> tuple[float, int, int]:
+    """(median seconds per image, occluded copies per image, the batch size explain chose); progress
+    on stderr as the core yields it."""
+    times, copies, batch = [], 0, 1
     for i, img in enumerate(images):
         t = time.perf_counter()
         gen = explain(emb, img, query, **plan)
@@ -48,14 +50,14 @@ def time_explain(emb, images, query: np.ndarray, plan: dict, progress: bool) -> 
             try:
                 p = next(gen)
             except StopIteration as stop:
-                copies = stop.value.windows
+                copies, batch = stop.value.windows, stop.value.batch
                 break
             if progress:
                 print(f"\r  image {i + 1}/{len(images)}: {p.done}/{p.total} copies", end="", file=sys.stderr)
         times.append(time.perf_counter() - t)
     if progress:
         print(file=sys.stderr)
-    return float(np.median(times)), copies
+    return float(np.median(times)), copies, batch
 
 
 def baseline(emb, images) -> float:
@@ -83,12 +85,11 @@ def report(name: str, emb, images, query: np.ndarray, progress: bool, plans: dic
     one = baseline(emb, images)
     print(f"{name}: one plain embedding {one:.3f} s ({_load()})")
     for plan_name, plan in plans.items():
-        s, copies = time_explain(emb, images, query, plan, progress)
-        n = copies + 1
-        single, batched = copies_time(emb, images[0], n, 1), copies_time(emb, images[0], n, 16)
+        s, copies, batch = time_explain(emb, images, query, plan, progress)
+        plain = copies_time(emb, images[0], copies + 1, batch)
         print(
             f"  {plan_name:<14} {s:6.2f} s/image  {copies:3d} copies  = {s / one:5.1f} plain embeddings; "
-            f"{n} unoccluded copies: {single:.2f} s one at a time, {batched:.2f} s in batches of 16"
+            f"batches of {batch}; {copies + 1} unoccluded copies in those batches {plain:.2f} s"
         )
 
 

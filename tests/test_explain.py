@@ -241,6 +241,7 @@ def test_unset_batch_size_keeps_batching_only_where_it_is_cheaper_per_copy(
     assert sizes[:2] == [1, ex.AUTO_BATCH]  # the unoccluded embedding, then the trial batch
     later = set(sizes[2:-1])  # the last batch holds what is left
     assert later == ({ex.AUTO_BATCH} if expect_batched else {1})
+    assert auto.batch == (ex.AUTO_BATCH if expect_batched else 1) and fixed.batch == 1
     assert sum(sizes) == 1 + auto.windows == 101
     np.testing.assert_allclose(auto.grid, fixed.grid, atol=1e-6)  # batching changes the speed, not the map
 

@@ -48,6 +48,7 @@ class Explanation:
         float, float, float, float
     ]  # (left, top, right, bottom) of the photo the model sees, fractions
     windows: int  # occluded copies embedded
+    batch: int = 1  # copies per embed_pixels call after the first batch (chosen by measuring unless given)
 
     @property
     def peak_value(self) -> float:
@@ -201,7 +202,7 @@ def explain(
         float(np.clip(fx[0] + fx[1] * cols * p, 0, 1)),
         float(np.clip(fy[0] + fy[1] * rows * p, 0, 1)),
     )
-    return Explanation(base, grid, peak, box, done)
+    return Explanation(base, grid, peak, box, done, size)
 
 
 def run_to_end(gen: Generator[ExplainProgress, None, Explanation | None]) -> Explanation | None:
