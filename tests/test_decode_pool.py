@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.core.decode import open_image
 from app.core.decode_pool import Decoded, DecodeJob, DecodePool, DecodeWorkersError, Failed
 from app.core.indexer import index
 from app.core.store import Store
@@ -17,6 +18,7 @@ from tests.builders.images import photo, save_jpeg
 from tests.builders.jobs import run_to_end
 
 BAD = "tests.builders.bad_decoders:decode"
+SLOW = "tests.builders.bad_decoders:slow_decode"
 
 
 def files(folder: Path, names: list[str]) -> list[Path]:
@@ -54,8 +56,6 @@ def test_warnings_and_native_stderr_are_captured_per_file(tmp_path, capfd):
 
 def test_workers_return_the_preprocessed_model_input_when_the_processor_travels(tmp_path):
     from mlx_models.clip.image_processor import ImageProcessor
-
-    from app.core.decode import open_image
 
     proc = ImageProcessor.from_dict({"size": 32, "crop_size": 32})
     paths = files(tmp_path, ["x.jpg"])
@@ -105,3 +105,50 @@ def test_thumbnails_decode_in_a_worker_so_a_crashing_file_costs_only_its_thumbna
         thumbs = list(ex.map(lambda p: ensure_thumbnail(p, cache, 32, decoder=BAD), [good] * 3))
     assert len(set(thumbs)) == 1 and Image.open(thumbs[0]).size == (32, 24)
     assert capfd.readouterr().err == ""
+
+
+def test_prestarted_workers_are_adopted_by_the_next_pool_and_stay_isolated(tmp_path, capfd):
+    """`prestart` spawns workers before the job is known (while the model loads); the next pool takes
+    them, gives them its job, and a crash in one still costs only its file."""
+    from app.core import decode_pool
+
+    decode_pool.close_spares()
+    decode_pool.prestart(2)
+    spares = {s.proc.pid for s in decode_pool._SPARES}
+    assert len(spares) == 2
+    paths = files(tmp_path, ["a.jpg", "segfault.jpg", "b.jpg"])
+    with DecodePool(DecodeJob(min_side=32, decoder=BAD), workers=2, timeout_s=10) as pool:
+        assert {s.proc.pid for s in pool._slots} == spares and not decode_pool._SPARES
+        got = dict(pool.run(paths, depth=3))
+    assert isinstance(got[0], Decoded) and isinstance(got[2], Decoded)
+    assert got[1] == Failed(f"decoder crashed (signal {int(signal.SIGSEGV)})")
+    assert capfd.readouterr().err == ""
+
+
+def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole_batch(tmp_path):
+    """When the next file is not decoded yet, the indexer embeds what it holds (>= a quarter batch);
+    a batch is still committed whole, and every file gets its own embedding."""
+    names = [f"p{k:02d}.jpg" for k in range(12)]
+    files(tmp_path / "lib", names)
+    store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
+    sizes: list[int] = []
+    real = emb.embed_pixels
+
+    def counting(pixels):
+        sizes.append(len(pixels))
+        return real(pixels)
+
+    emb.embed_pixels = counting
+    # One worker handing out one file at a time is slower than the consumer: it waits often.
+    with DecodePool(DecodeJob(min_side=32, decoder=SLOW), workers=1) as pool:
+        s = run_to_end(index(store, emb, [tmp_path / "lib"], batch_size=8, workers=1, pool=pool))
+    assert s.embedded == 12 and sum(sizes) == 12
+    assert 2 <= sizes[0] < 8 and len(sizes) > 2, sizes  # early parts of a batch, of at least 8 // 4 files
+    # every stored vector is its own file's, not a neighbour's: the parts are stitched back in order
+    rows = store.conn.execute(
+        "SELECT i.path, e.vec_f16 FROM images i JOIN embeddings e ON e.image_id = i.id"
+    ).fetchall()
+    assert len(rows) == 12
+    for path, blob in rows:
+        want = real(emb.preprocess(open_image(Path(path), min_side=32).image)[None])[0]
+        np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)

@@ -46,6 +46,7 @@ class DecodeJob:
     min_side: int  # decode reduced, but never below this (JPEG draft, box reduce)
     preprocess: Callable[[Any], np.ndarray] | None = None  # picklable settings-only processor, or None
     decoder: str = "app.core.decode:open_image"  # module:function; tests inject misbehaving ones
+    nice: int = 0  # added to the workers' nice value (lower priority): the indexer's yield to the model
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,20 @@ def _load(spec: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def _worker(conn: Connection, job: DecodeJob) -> None:
-    """Worker process: stderr to a private file; per path: decode, capture messages, send the outcome."""
+def _worker(conn: Connection) -> None:
+    """Worker process: stderr to a private file; imports; then the job; per path: decode, capture
+    messages, send the outcome. The job comes after the imports, so a worker can start before the
+    model is loaded (`prestart`)."""
     from app.core.decode import DecodeError
 
     log = tempfile.TemporaryFile()
     os.dup2(log.fileno(), 2)  # native libraries write to fd 2: keep it off the user's terminal
+    try:
+        job: DecodeJob = conn.recv()
+    except EOFError:  # a spare that was never used
+        return
+    if job.nice and hasattr(os, "nice"):
+        os.nice(job.nice)
     decode = _load(job.decoder)
     conn.send(("ready", None))  # imports done: from here on, a death is the file's fault
     while True:
@@ -136,20 +145,22 @@ class DecodePool:
 
     def __init__(self, job: DecodeJob, workers: int, timeout_s: float = 60.0) -> None:
         self.job, self.timeout_s = job, timeout_s
-        self._ctx = mp.get_context(
-            "spawn"
-        )  # fork is unsafe beside threads and Metal; macOS defaults to spawn
         self._slots = [self._start() for _ in range(max(1, workers))]
         self.restarts = 0
         self._silent_deaths = 0  # fresh workers in a row that died before answering once
         self._busy = threading.Lock()  # held by `pool_for` while a run uses this pool
 
     def _start(self) -> _Slot:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker, args=(child, self.job), daemon=True, name="fovea-decode")
-        proc.start()
-        child.close()
-        return _Slot(proc, parent)
+        """A prestarted spare if there is one (its imports are done or under way), else a new process."""
+        with _SPARES_LOCK:
+            slot = _SPARES.pop() if _SPARES else None
+        if slot is None or not slot.proc.is_alive():
+            slot = _spawn()
+        try:
+            slot.conn.send(self.job)
+        except OSError:  # it died idle: its pipe is closed (the run sees the death and replaces it)
+            pass
+        return slot
 
     def close(self) -> None:
         """Stop the workers: idle ones hold nothing, so a short wait and then kill."""
@@ -173,17 +184,29 @@ class DecodePool:
         self.close()
 
     def run(
-        self, paths: Sequence[Path], depth: int, finish: Callable[[np.ndarray], np.ndarray] | None = None
-    ) -> Iterator[tuple[int, Outcome]]:
+        self,
+        paths: Sequence[Path],
+        depth: int,
+        finish: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        report_waits: bool = False,
+    ) -> Iterator[tuple[int, Outcome] | None]:
         """Decode `paths`; a reader thread keeps the pipes drained so workers never wait on the consumer.
 
         `finish` (the parent-side preprocess, when the job has none) also runs on that thread, beside the model.
+        `report_waits`: yield None when the next outcome is not there yet, before waiting for it (the
+        indexer then embeds what it holds instead of idling the model).
         """
         state = _RunState(len(paths), depth, finish)
         pump = threading.Thread(target=self._pump, args=(paths, state), name="fovea-decode-pump", daemon=True)
         pump.start()
         try:
             for i in range(len(paths)):
+                if report_waits:
+                    with state.cond:
+                        waiting = i not in state.results and state.error is None
+                    if waiting:
+                        yield None
                 with state.cond:
                     while i not in state.results and state.error is None:
                         state.cond.wait()
@@ -299,6 +322,49 @@ class DecodePool:
         slot.proc, slot.conn, slot.held, slot.answered = fresh.proc, fresh.conn, deque(), False
 
 
+# fork is unsafe beside threads and Metal; macOS defaults to spawn
+_CTX = mp.get_context("spawn")
+_SPARES: list[_Slot] = []  # started by `prestart`, not yet given a job
+_SPARES_LOCK = threading.Lock()
+
+
+def _spawn() -> _Slot:
+    parent, child = _CTX.Pipe()
+    proc = _CTX.Process(target=_worker, args=(child,), daemon=True, name="fovea-decode")
+    proc.start()
+    child.close()
+    return _Slot(proc, parent)
+
+
+def prestart(workers: int) -> None:
+    """Start up to `workers` decode processes now, without a job; the next pool adopts them.
+
+    A worker's start (a new interpreter and Pillow's plugins) takes about a second on a small machine:
+    call this before loading the model so that it happens meanwhile. Spares never used exit with
+    the process (they are daemons; `close_spares` ends them earlier)."""
+    with _SHARED_LOCK:
+        if _SHARED:  # a started pool is kept for reuse: it needs no new processes
+            return
+    with _SPARES_LOCK:
+        missing = max(0, workers - len(_SPARES))
+        _SPARES.extend(_spawn() for _ in range(missing))
+
+
+def close_spares() -> None:
+    with _SPARES_LOCK:
+        spares = _SPARES[:]
+        _SPARES.clear()
+    for s in spares:
+        s.conn.close()  # the worker's recv() sees EOF and returns
+        s.proc.join(timeout=0.5)
+        if s.proc.is_alive():
+            s.proc.kill()
+            s.proc.join()
+
+
+atexit.register(close_spares)
+
+
 _SHARED: dict[tuple[bytes, int, float], DecodePool] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -322,6 +388,16 @@ def pool_for(job: DecodeJob, workers: int, timeout_s: float) -> Iterator[DecodeP
     else:
         with DecodePool(job, workers, timeout_s) as private:
             yield private
+
+
+def close_shared() -> None:
+    """Stop the kept pools and the spares (as at exit); the next run starts afresh (benches, tests)."""
+    with _SHARED_LOCK:
+        pools = list(_SHARED.values())
+        _SHARED.clear()
+    for pool in pools:
+        pool.close()
+    close_spares()
 
 
 _ONE_OFF: dict[tuple[int, str, float], queue.Queue[DecodePool]] = {}

@@ -1,4 +1,4 @@
-"""The indexing job: scan roots, detect changes, decode ahead on threads, embed in batches, store.
+"""The indexing job: scan roots, detect changes, decode in worker processes, embed in batches, store.
 
 `index()` is a plain generator of `JobProgress` (phase 'scan', 'embed', then 'done') returning the
 IndexSummary; the CLI draws a bar from it and the GUI runs it in a worker. Every batch is one transaction, so a crash or kill loses at most the open batch.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.core import text_index
+from app.core import decode_pool, text_index
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress
 from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
@@ -59,7 +59,7 @@ class _Item:
 
 @dataclass
 class _Decoded:
-    pixels: np.ndarray  # (H, W, 3) float32 from embedder.preprocess
+    pixels: np.ndarray  # (H, W, 3) float32: the model input
     width: int
     height: int
     taken_at: str | None
@@ -71,9 +71,25 @@ class _Decoded:
 DECODE_TIMEOUT_S = 60.0
 
 
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def prestart_decoders(workers: int | None = None) -> None:
+    """Start the decode worker processes now, before the model loads (they get their job later)."""
+    decode_pool.prestart(workers or default_workers())
+
+
+# Decoding a photo costs a fraction of embedding it: at a lower priority the workers fill the queue in the
+# model's gaps (its single-threaded ops) instead of taking cores from it on a small machine (2 cores).
+DECODE_NICE = 10
+
+
 def decode_job(embedder: Embedder) -> DecodeJob:
     """Decode for `embedder`: at least twice its input side (JPEG draft, reduce), its processor if it travels."""
-    return DecodeJob(min_side=2 * model_input_side(embedder), preprocess=_shippable_preprocess(embedder))
+    return DecodeJob(
+        min_side=2 * model_input_side(embedder), preprocess=_shippable_preprocess(embedder), nice=DECODE_NICE
+    )
 
 
 def decode_pool_for(embedder: Embedder, workers: int, timeout_s: float = DECODE_TIMEOUT_S) -> DecodePool:
@@ -82,9 +98,10 @@ def decode_pool_for(embedder: Embedder, workers: int, timeout_s: float = DECODE_
 
 
 def _shippable_preprocess(embedder: Embedder) -> Callable | None:
-    """The MLX bundle's settings-only image processor, which pickles in a few hundred bytes: workers then
-    return the model input itself. Other embedders preprocess in the parent (see `_finisher`)."""
-    proc = getattr(getattr(embedder, "bundle", None), "preprocess", None)
+    """The embedder's settings-only image processor (`portable_preprocess`: both backends have one),
+    which pickles in a few hundred bytes: workers then return the model input itself, and the
+    parent's cores stay with the model. Other embedders preprocess in the parent (see `_finisher`)."""
+    proc = getattr(embedder, "portable_preprocess", None)
     if proc is None:
         return None
     try:
@@ -127,7 +144,7 @@ def index(
     """
     t0 = time.monotonic()
     summary = IndexSummary()
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or default_workers()
 
     def progress(phase: str, done: int, total: int | None) -> JobProgress:
         # An ETA only while embedding against a known total: the scan's pace says nothing about it.
@@ -216,12 +233,23 @@ def _embed(
     depth: int,
     summary,
 ) -> Iterator[int]:
-    """Decode in the pool and embed batch by batch; yields the number of files handled after each commit."""
+    """Decode in the pool and embed batch by batch; yields the number of files handled after each commit.
+
+    The model does not wait for a whole batch to be decoded: when the next file is not decoded yet, it
+    embeds the ones it holds (at least a quarter batch), so decoding at the start of a run, or of slow
+    formats, overlaps with the model. Each batch is still committed in one transaction."""
     batch: list[tuple[_Item, _Decoded]] = []
+    vectors: list[np.ndarray] = []  # embeddings of the batch's first rows, computed while waiting
     failed: list[tuple[_Item, str | None, str | None]] = []  # (item, reason, notes); reason None: vanished
     done = 0
+    early = max(1, batch_size // 4)
     # Depth: enough decoded inputs queued to fill the next batch while this one embeds.
-    for k, out in pool.run([it.path for it in todo], depth, _finisher(embedder)):
+    for got in pool.run([it.path for it in todo], depth, _finisher(embedder), report_waits=True):
+        if got is None:  # nothing decoded to take right now: use the model on what is here
+            if len(batch) - _rows(vectors) >= early:
+                vectors.append(_embed_rows(embedder, batch[_rows(vectors) :]))
+            continue
+        k, out = got
         if isinstance(out, Failed):
             failed.append((todo[k], with_first_note(out.reason, out.notes), out.notes))
         else:
@@ -229,11 +257,19 @@ def _embed(
                 (todo[k], _Decoded(out.pixels, out.width, out.height, out.taken_at, out.camera, out.notes))
             )
         if len(batch) + len(failed) >= batch_size:
-            done += _flush(store, embedder, batch, failed, summary)
+            done += _flush(store, embedder, batch, vectors, failed, summary)
             yield done
     if batch or failed:
-        done += _flush(store, embedder, batch, failed, summary)
+        done += _flush(store, embedder, batch, vectors, failed, summary)
         yield done
+
+
+def _rows(vectors: list[np.ndarray]) -> int:
+    return sum(len(v) for v in vectors)
+
+
+def _embed_rows(embedder: Embedder, rows: list[tuple[_Item, _Decoded]]) -> np.ndarray:
+    return embedder.embed_pixels(np.stack([d.pixels for _, d in rows]))  # (N, d)
 
 
 def with_first_note(reason: str | None, notes: str | None) -> str | None:
@@ -250,10 +286,13 @@ def _todo(store: Store, model_id: str, root_ids: list[int], pending_only: bool =
     return [_Item(i, p) for i, p in store.todo_images(model_id, root_ids, pending_only)]
 
 
-def _flush(store: Store, embedder: Embedder, batch, failed, summary: IndexSummary) -> int:
-    """Embed one batch and commit it together with the batch's failures, in one transaction."""
-    vectors = embedder.embed_pixels(np.stack([d.pixels for _, d in batch])) if batch else None  # (N, d)
-    return commit_batch(store, embedder.model_id, batch, vectors, failed, summary)
+def _flush(store: Store, embedder: Embedder, batch, vectors, failed, summary: IndexSummary) -> int:
+    """Embed the rest of one batch (`vectors` holds its first rows' embeddings) and commit it."""
+    if len(batch) > _rows(vectors):
+        vectors.append(_embed_rows(embedder, batch[_rows(vectors) :]))
+    embedded = np.concatenate(vectors) if batch else None
+    vectors.clear()
+    return commit_batch(store, embedder.model_id, batch, embedded, failed, summary)
 
 
 def commit_batch(store: Store, model_id: str, batch, vectors, failed, summary: IndexSummary) -> int:

@@ -37,7 +37,7 @@ class LibraryJobs:
 
         `download_icloud`: read iCloud files that are not on this disk (reading downloads them).
         `engine`: decode and embed elsewhere (app.core.cluster.RayEngine); this process still stores."""
-        from app.core.indexer import index
+        from app.core.indexer import index, prestart_decoders
 
         store = Store(self.db)  # the job may run in a worker thread: its own connection
         targets = (
@@ -55,6 +55,8 @@ class LibraryJobs:
                     told = True
                 time.sleep(0.25)
             self.indexing |= names
+            if engine is None:  # their start-up (about a second on a small machine) overlaps the model's load
+                prestart_decoders()
             # The engine picks the new rows up on its next query (SearchEngine.refresh per search).
             gen = index(
                 store,

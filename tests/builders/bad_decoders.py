@@ -32,3 +32,9 @@ def decode(path: Path, min_side: int | None = None) -> Decoded:
             "Corrupt EXIF data.  Expecting to read 12 bytes but only got 4.", UserWarning, stacklevel=1
         )
     return open_image(path, min_side=min_side)
+
+
+def slow_decode(path: Path, min_side: int | None = None) -> Decoded:
+    """A decoder slower than the model (a large HEIC on a slow machine): 0.1 s per file."""
+    time.sleep(0.1)
+    return open_image(path, min_side=min_side)

@@ -30,6 +30,7 @@ class MlxEmbedder:
         if bundle.model_type not in ("clip", "siglip"):
             raise BackendError(f"{folder}: model_type {bundle.model_type!r} is not an image-text embedder")
         self.bundle = bundle
+        self.portable_preprocess = bundle.preprocess  # settings only: decode workers run it (indexer)
         self.model_type = bundle.model_type
         self.folder = Path(folder)
         self.model_id = model_id_for(folder)
