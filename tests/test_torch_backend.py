@@ -143,17 +143,20 @@ def test_a_384px_siglip_drafts_jpegs_at_768_on_both_backends(siglip_384, tmp_pat
     assert summary.embedded == 1 and summary.errors == 0
 
 
-def test_decode_workers_get_a_processor_equal_to_the_torch_one(converted):
-    """The torch backend ships our port of its image processor to the decode workers (settings only):
-    the model input they return equals transformers' within the port's pixel tolerance."""
+def test_decode_workers_get_a_processor_equal_to_the_backends_own(converted):
+    """Both backends ship a settings-only image processor to the decode workers (torch: our port of
+    transformers' one), also through the Library's serialising wrapper: the model input the workers
+    return equals the backend's own preprocessing within the port's pixel tolerance."""
     import pickle
 
     from app.core import indexer
+    from app.core.backends.serialized import SerializedEmbedder
 
-    for folder in converted[1:]:  # the HF folder and the MLX conversion
-        emb = open_embedder(folder, "torch")
-        job = indexer.decode_job(emb)
-        assert job.preprocess is not None and len(pickle.dumps(job)) < 65536
+    _, src, dst = converted
+    for folder, backend in ((src, "torch"), (dst, "torch"), (dst, "mlx")):
+        emb = open_embedder(folder, backend)
+        job = indexer.decode_job(SerializedEmbedder(emb))
+        assert job.preprocess is not None and len(pickle.dumps(job)) < 65536, (folder, backend)
         shipped = pickle.loads(pickle.dumps(job.preprocess))
         for im in _images():
             np.testing.assert_allclose(shipped(im), emb.preprocess(im), atol=1e-5, rtol=0)

@@ -18,6 +18,8 @@ class SerializedEmbedder:
         self.image_size, self.weak_cosine = inner.image_size, inner.weak_cosine
         self.logit_scale, self.logit_bias = inner.logit_scale, inner.logit_bias
         self.preprocess = inner.preprocess  # pure and thread-safe: decode workers call it in parallel
+        # settings only: the indexer's decode worker processes run it (the Library indexes through this)
+        self.portable_preprocess = getattr(inner, "portable_preprocess", None)
         self.folder = inner.folder  # the model folder its notes (vocabulary, weak-match cuts) come from
         if hasattr(inner, "patch_size"):  # patch-grid towers only: what app.core.explain needs
             self.patch_size = inner.patch_size
