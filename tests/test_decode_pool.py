@@ -107,11 +107,12 @@ def test_thumbnails_decode_in_a_worker_so_a_crashing_file_costs_only_its_thumbna
     assert capfd.readouterr().err == ""
 
 
-def test_prestarted_workers_are_adopted_by_the_next_pool_and_stay_isolated(tmp_path, capfd):
+def test_prestarted_workers_are_adopted_by_the_next_pool_and_stay_isolated(tmp_path, capfd, monkeypatch):
     """`prestart` spawns workers before the job is known (while the model loads); the next pool takes
     them, gives them its job, and a crash in one still costs only its file."""
     from app.core import decode_pool
 
+    monkeypatch.setattr(decode_pool, "_SHARED", {})  # as in a fresh process: no pool kept from earlier tests
     decode_pool.close_spares()
     decode_pool.prestart(2)
     spares = {s.proc.pid for s in decode_pool._SPARES}
