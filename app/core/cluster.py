@@ -44,7 +44,7 @@ class ClusterOptions:
     address: str | None = None  # "ray://head:10001" (Ray Client) or "auto"/"head:6379" on a cluster node
     path_map: PathMap = field(default_factory=PathMap)
     backend: str = "auto"  # per worker: torch on CUDA where present, else MLX (as `--backend auto` locally)
-    decode_actors: int | None = None  # None: one per cluster CPU left after the embedders (at least 1)
+    decode_actors: int | None = None  # None: two per cluster CPU left after the embedders (at least 1)
     embed_actors: int | None = None  # None: one per GPU, or 1 on a CPU-only cluster
     chunk: int = CHUNK
     decode_timeout_s: float = 60.0
@@ -248,7 +248,9 @@ class RayEngine:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         embedders = opts.embed_actors or max(1, gpus)
-        decoders = opts.decode_actors or max(1, cpus - (0 if gpus else embedders))
+        # Each embed actor holds one CPU (and a GPU where there are GPUs); decoding gets the rest, two
+        # half-CPU actors per CPU, as the local indexer runs a decode process per core beside the model.
+        decoders = opts.decode_actors or max(1, 2 * (cpus - embedders))
         # Ray Data restarts actors and retries their tasks forever by default: a file that kills its
         # worker every time would never end. (Passed as remote args: deprecated from 2.6x, fine for 2.60.)
         retry = {"max_restarts": TRIES, "max_task_retries": TRIES}
@@ -259,10 +261,11 @@ class RayEngine:
             fn_constructor_kwargs={"job": job, "timeout_s": opts.decode_timeout_s},
             batch_size=chunk,
             compute=pool(size=decoders),
-            num_cpus=0.5 if not gpus and cpus <= 2 else 1,  # a 2-CPU test cluster still fits both pools
+            num_cpus=0.5,
             **retry,
         )
-        embed_resources = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        embed_cpu = 1 if cpus >= 2 else 0.5  # a 1-CPU Ray must still fit a decoder beside the model
+        embed_resources = {"num_gpus": 1, "num_cpus": embed_cpu} if gpus else {"num_cpus": embed_cpu}
         return ds.map_batches(
             self.embed_actor,
             fn_constructor_kwargs={
