@@ -7,8 +7,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import __version__
 from app.core.errors import FoveaError, UsageError
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import app
+
+        print(f"fovea {app.__version__}")  # on stdout, like argparse's own version action
+        parser.exit()
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -21,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="On-device visual search for photo libraries.",
         epilog="Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 bad usage.",
     )
-    p.add_argument("--version", action="version", version=f"fovea {__version__}")
+    p.add_argument("--version", action=_VersionAction, help="show the version and exit")
     p.add_argument("--db", help="library database (default: the per-user library)")
     p.add_argument("--model", help="model name or folder (default: the bundled demo model)")
     p.add_argument("--backend", default="auto", choices=["auto", "mlx", "torch"], help="embedding backend")

@@ -78,18 +78,51 @@ def test_search_json_lists_hits_best_first_and_finds_what_the_query_names(indexe
     assert len(classes) >= 8 and right / len(classes) >= 0.75, (right, len(classes))
 
 
-def test_search_with_backend_auto_never_imports_torch(indexed):
+# What a `fovea search` process must not import: torch (the `auto` backend decides without it), the
+# GUI, and the decoders, taggers, indexer and worker pools a text search never runs (each one is start-up
+# time a search would pay for nothing; importlib.metadata alone pulls in email and zipfile).
+SEARCH_NEVER_IMPORTS = (
+    "torch",
+    "transformers",
+    "PySide6",
+    "app.gui",
+    "app.core.decode",
+    "app.core.decode_pool",
+    "app.core.indexer",
+    "app.core.tagging",
+    "app.core.captions",
+    "app.core.explain",
+    "app.core.duplicates",
+    "app.core.exact_index",
+    "pillow_heif",
+    "pillow_jxl",
+    "rawpy",
+    "tifffile",
+    "multiprocessing",
+    "concurrent.futures",
+    "importlib.metadata",
+    "email",
+)
+
+
+def test_search_process_never_imports_torch_or_modules_it_does_not_need(indexed):
     # torch is installed in the dev environment; without an NVIDIA driver `auto` must not import it.
+    # The process starts as the installed command does (`python -m app`), backend `auto`.
+    argv = ["fovea", "--db", str(indexed["db"]), "search", "a red circle", "-k", "3", "--json"]
     code = (
-        "import sys; from app.cli import main; "
-        f"rc = main(['--db', {indexed['db']!r}, 'search', 'a red circle', '-k', '3', '--json']); "
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)"
+        "import runpy, sys; "
+        f"sys.argv = {argv!r}; "
+        "rc = 0\n"
+        "try:\n    runpy.run_module('app', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as e:\n    rc = e.code\n"
+        f"heavy = [m for m in {SEARCH_NEVER_IMPORTS!r} if m in sys.modules]\n"
+        "print('IMPORTED', ','.join(heavy) or '-', rc)"
     )
     env = {**os.environ, "FOVEA_DATA_DIR": str(indexed["root"] / "data")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[-2:] == ["NO-TORCH", "0"]
-    assert json.loads(out.stdout[: out.stdout.rindex("NO-TORCH")])  # the hits were printed
+    assert out.stdout.split()[-3:] == ["IMPORTED", "-", "0"], out.stdout[-300:]
+    assert json.loads(out.stdout[: out.stdout.rindex("IMPORTED")])["hits"]  # the hits were printed
 
 
 def test_negative_terms_need_no_double_dash_and_change_the_ranking(indexed, capsys):

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import UsageError
-from app.core.tagging import DEFAULT_MIN_MARGIN, DEFAULT_MIN_SCORE
+
+# Tagging's defaults live here, not in app.core.tagging, so the contracts stay cheap to import.
+DEFAULT_MIN_SCORE = 0.60
+DEFAULT_MIN_MARGIN = 0.10
 
 
 @dataclass(frozen=True)

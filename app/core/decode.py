@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from app.core.errors import FoveaError
+from app.core.image_formats import EXTENSIONS as EXTENSIONS  # re-exported: the scanner's whitelist
+from app.core.image_formats import HEIF_EXTENSIONS, JXL_EXTENSIONS, RAW_EXTENSIONS
 from app.core.tiff import TIFF_MAGIC
 
 try:  # HEIC/HEIF (a default dependency; the app still runs without it and says what is missing)
@@ -42,22 +44,6 @@ FORMATS: tuple[str, ...] = tuple(
     f
     for f in ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "JPEG2000", *HEIF_FORMATS, *JXL_FORMATS)
     if f in Image.OPEN
-)
-HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
-JXL_EXTENSIONS = frozenset({".jxl"})
-# Camera RAW files LibRaw reads (rawpy): Adobe, Canon, Nikon, Sony, Olympus/OM, Panasonic, Fujifilm,
-# Pentax, Samsung, Sigma, Hasselblad, Epson, Kodak, Minolta, Leaf/Mamiya, Phase One, Leica.
-RAW_EXTENSIONS = frozenset(
-    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf"}
-    | {".pef", ".srw", ".x3f", ".3fr", ".fff", ".erf", ".kdc", ".dcr", ".mrw", ".mos", ".iiq", ".rwl"}
-)
-# Every name that says "photo": these are indexed or recorded with a reason, never silently skipped.
-EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".dib"}
-    | {".avif", ".mpo", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".jpx"}
-    | HEIF_EXTENSIONS
-    | JXL_EXTENSIONS
-    | RAW_EXTENSIONS
 )
 # ~179 Mpx, Pillow's own error limit: above any camera we expect; a 30000x30000 bomb is 900 Mpx.
 MAX_PIXELS = 178_956_970

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from app.core.decode import EXTENSIONS
 from app.core.errors import UsageError
+from app.core.image_formats import EXTENSIONS
 
 if TYPE_CHECKING:
     from app.core.backends import Embedder

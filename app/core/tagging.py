@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.core import tag_store
+from app.core.contracts import DEFAULT_MIN_MARGIN, DEFAULT_MIN_SCORE
 from app.core.errors import UsageError
 from app.core.tag_vocab import LabelMatrix, Vocabulary, label_embeddings
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from app.core.contracts import JobProgress
     from app.core.store import Store
 
-DEFAULT_MIN_SCORE = 0.60
-DEFAULT_MIN_MARGIN = 0.10
 # Review candidates below this score are noise, not candidates (a softmax over L labels averages 1/L).
 DEFAULT_REVIEW_FLOOR = 0.10
 # An image's best-label cosine must reach this share of the library's median best-label cosine. The
