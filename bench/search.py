@@ -189,7 +189,7 @@ def cold_start(index: VectorIndex, path: Path, q: np.ndarray) -> None:
         runs.append((time.perf_counter() - t, *map(float, out.stdout.split())))
     wall, load, first = (float(np.median([r[i] for r in runs])) for i in range(3))
     print(
-        f"    cold start, new process: load {path.stat().st_size / 2**20:.0f} MiB index (CRC-checked) "
+        f"    cold start, new process: load {path.stat().st_size / 2**20:.0f} MiB index (XXH3-checked) "
         f"{load * 1e3:.0f} ms + first query {first * 1e3:.0f} ms = {(load + first) * 1e3:.0f} ms "
         f"(whole process with imports {wall:.2f} s; save {saved:.1f} s)"
     )

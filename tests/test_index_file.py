@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
-from app.core.index_file import IndexFileError, index_path, load_index, save_index
+from app.core.index_file import IndexFileError, index_path, load_index, read_header, save_index
 from app.core.vector_index import IndexConfig, VectorIndex
 from app.core.vectors import quantize_int8
 
@@ -78,6 +80,28 @@ def test_missing_truncated_or_damaged_files_are_refused(tmp_path):
         path.write_bytes(data)
         with pytest.raises(IndexFileError):
             load_index(path, model_id="m", dim=64, generation=0)
+
+
+def test_one_flipped_bit_anywhere_in_any_array_is_refused(tmp_path):
+    index, _ = _index()
+    path = tmp_path / "lib.fvx"
+    save_index(path, index, generation=0, last_rowid=1, model_id="m")
+    good = path.read_bytes()
+    header = read_header(path)
+    base = -(-(16 + struct.unpack("<8sII", good[:16])[1]) // 64) * 64  # preamble + header, 64-aligned
+    rng = np.random.default_rng(0)
+    flipped = 0
+    for name, spec in header["arrays"].items():
+        nbytes = int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
+        for at in {0, nbytes - 1, *rng.integers(0, nbytes, 3).tolist()}:
+            pos = base + spec["offset"] + at
+            path.write_bytes(good[:pos] + bytes([good[pos] ^ (1 << int(rng.integers(8)))]) + good[pos + 1 :])
+            with pytest.raises(IndexFileError, match=f"checksum of {name}"):
+                load_index(path, model_id="m", dim=64, generation=0)
+            flipped += 1
+    assert set(header["arrays"]) == {"ids", "pre", "rest", "sp", "sr", "rot"} and flipped >= 6 * 3
+    path.write_bytes(good)
+    assert len(load_index(path, model_id="m", dim=64, generation=0).index) == len(index)
 
 
 def test_index_files_sit_beside_the_database_one_per_model(tmp_path):

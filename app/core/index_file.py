@@ -6,7 +6,8 @@ process may grow or prune its index in memory; the file changes only by an atomi
 
 A file is trusted only if everything matches: format version, model id, dimension, the store's
 `vectors_generation` (bumped by triggers on every change the file cannot replay by rowid), the
-header CRC and a CRC-32 of every array. Anything else raises `IndexFileError`, and the caller
+header CRC and a 64-bit XXH3 digest of every array (xxhash: ~10 GB/s, so checking 51 MiB costs ~5 ms
+where zlib's CRC-32 took ~25-60 ms, most of a cold start at 100k). Anything else raises `IndexFileError`, and the caller
 rebuilds from the store. Rows the store gained after the file's `last_rowid` are appended on load.
 """
 
@@ -22,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from app.core.errors import FoveaError
 from app.core.vector_index import IndexConfig, VectorIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: XXH3-64 digests of the arrays (1 had CRC-32s; such a file is rebuilt)
 _MAGIC = b"FOVEAIX\x00"
 _PREAMBLE = struct.Struct("<8sII")  # magic, header length, header CRC-32
 _ALIGN = 64
 _ARRAYS = ("ids", "pre", "rest", "sp", "sr", "rot")
-_CRC_CHUNK = 1 << 24  # checksum the maps in 16 MiB steps: no full-size temporary
 
 
 class IndexFileError(FoveaError):
@@ -52,12 +53,9 @@ def index_path(db_path: str | Path, model_id: str) -> Path:
     return db.with_name(f"{db.name}.{slug}-{digest}.fvx")
 
 
-def _crc(a: np.ndarray) -> int:
-    flat = a.reshape(-1).view(np.uint8)
-    crc = 0
-    for s in range(0, len(flat), _CRC_CHUNK):
-        crc = zlib.crc32(flat[s : s + _CRC_CHUNK], crc)
-    return crc
+def _digest(a: np.ndarray) -> int:
+    """XXH3-64 of the array's bytes (a map is hashed in place: no temporary)."""
+    return xxhash.xxh3_64_intdigest(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
 
 
 def save_index(
@@ -85,7 +83,7 @@ def save_index(
             "offset": offset,
             "dtype": a.dtype.str,
             "shape": list(a.shape),
-            "crc": _crc(a),
+            "xxh3": _digest(a),
         }
         offset += -(-a.nbytes // _ALIGN) * _ALIGN
     text = json.dumps(header).encode("utf-8")
@@ -154,7 +152,7 @@ def load_index(
                 a = np.empty(shape, dtype)
             else:
                 a = np.memmap(path, dtype=dtype, mode="c", offset=start + spec["offset"], shape=shape)
-            if _crc(a) != spec["crc"]:
+            if _digest(a) != spec["xxh3"]:
                 raise IndexFileError(f"{path}: checksum of {name} does not match")
             arrays[name] = a
         index = VectorIndex.from_arrays(
