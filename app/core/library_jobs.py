@@ -8,14 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress, TagSettings
-from app.core.embed_engine import EmbedEngine
 from app.core.errors import UsageError
 from app.core.index_lock import WAITING, IndexLock
 from app.core.jobs import Job, StopFn, as_job
 from app.core.store import Store
+
+if TYPE_CHECKING:  # the engine pulls in the decode pool, which a search never needs
+    from app.core.embed_engine import EmbedEngine
 
 
 class LibraryJobs:
