@@ -167,3 +167,18 @@ def test_a_filter_excluding_most_rows_never_returns_an_excluded_one():
     for q in queries[:5]:
         got = index.search(q, 64, allowed_ids=allowed).ids
         assert len(got) == 64 and set(got.tolist()) <= set(allowed.tolist())
+
+
+def test_a_threaded_whole_block_scan_gives_bitwise_the_one_thread_scores(monkeypatch):
+    from app.core import vector_index as vi
+
+    rng = np.random.default_rng(3)
+    block = rng.integers(-127, 128, (50_001, 96), dtype=np.int8)  # not a multiple of the step
+    q = rng.standard_normal(96).astype(np.float32)
+    monkeypatch.setattr(vi, "_THREADED_SCAN_ELEMS", 1 << 60)
+    one = vi.scan(block, q)
+    monkeypatch.setattr(vi, "_THREADED_SCAN_ELEMS", 0)
+    monkeypatch.setattr(vi, "_scan_workers", lambda elements: 3)
+    threaded = vi.scan(block, q)
+    assert np.array_equal(one, threaded)
+    assert np.allclose(one, block.astype(np.float32) @ q, rtol=1e-4, atol=1e-2)

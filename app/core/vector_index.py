@@ -19,6 +19,7 @@ The scores are int8-approximate: callers rescore the returned pool from the stor
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ _CHUNK = 16384  # rows converted at a time when rotating, so no (n, d) float32 c
 # Rows converted per step of a scan: the float32 buffer (~1 MiB) stays in cache, and at this size
 # OpenBLAS runs the matvec on one thread (bigger blocks went threaded: 10x slower on 2 shared cores).
 _SCAN_ELEMS = 512 * 512
+_THREADED_SCAN_ELEMS = 1 << 22  # whole-block scans from this size use several threads (scan)
 
 
 @dataclass(frozen=True)
@@ -68,18 +70,66 @@ def principal_axes(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v[:, np.argsort(-w)], dtype=np.float32)
 
 
-def scan(block: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """int8 (n, e) rows (or the `rows` of it) times float32 q (e,), through a cache-sized buffer."""
-    n = len(block) if rows is None else len(rows)
-    step = max(1, _SCAN_ELEMS // max(1, block.shape[1]))
-    buf = np.empty((min(step, n), block.shape[1]), np.float32)
-    out = np.empty(n, np.float32)
-    for a in range(0, n, step):
-        src = block[a : a + step] if rows is None else block[rows[a : a + step]]
+def _scan_rows(block: np.ndarray, q: np.ndarray, out: np.ndarray, start: int, stop: int, step: int) -> None:
+    """out[start:stop] = block[start:stop] @ q, converted `step` rows at a time into one float32 buffer."""
+    buf = np.empty((min(step, stop - start), block.shape[1]), np.float32)
+    for a in range(start, stop, step):
+        src = block[a : min(a + step, stop)]
         m = len(src)
         np.copyto(buf[:m], src, casting="unsafe")
         np.matmul(buf[:m], q, out=out[a : a + m])
+
+
+def scan(block: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """int8 (n, e) rows (or the `rows` of it) times float32 q (e,), through a cache-sized buffer.
+
+    A whole-block scan big enough to pay for it is split across threads (numpy's cast and BLAS release
+    the GIL) at multiples of the step, so every row's score is computed exactly as on one thread.
+    """
+    n = len(block) if rows is None else len(rows)
+    step = max(1, _SCAN_ELEMS // max(1, block.shape[1]))
+    out = np.empty(n, np.float32)
+    if rows is not None:
+        buf = np.empty((min(step, n), block.shape[1]), np.float32)
+        for a in range(0, n, step):
+            src = block[rows[a : a + step]]
+            m = len(src)
+            np.copyto(buf[:m], src, casting="unsafe")
+            np.matmul(buf[:m], q, out=out[a : a + m])
+        return out
+    workers = _scan_workers(n * block.shape[1])
+    if workers == 1:
+        _scan_rows(block, q, out, 0, n, step)
+        return out
+    per = -(-n // (workers * step)) * step  # rows per thread, a multiple of the step
+    pool = _scan_pool(workers)
+    jobs = [pool.submit(_scan_rows, block, q, out, a, min(a + per, n), step) for a in range(0, n, per)]
+    for job in jobs:
+        job.result()
     return out
+
+
+def _scan_workers(elements: int) -> int:
+    """Threads for a whole-block scan: one below ~4M elements (thread hand-off would cost more than it
+    saves), else one per CPU this process may use, at most 4 (the scan is bound by memory after that)."""
+    if elements < _THREADED_SCAN_ELEMS:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity masks
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+_POOLS: dict = {}  # workers -> ThreadPoolExecutor, started on the first big scan (none in a small search)
+
+
+def _scan_pool(workers: int):
+    if workers not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="fovea-scan")
+    return _POOLS[workers]
 
 
 class VectorIndex:
@@ -321,8 +371,10 @@ class VectorIndex:
         """Prefix scores for every allowed row, full scores where the rule of the module docstring says."""
         cfg = self.config
         if n_allowed * 4 > self._n:  # contiguous scan; excluded rows sink below every threshold
-            prefix = scan(self._pre[: self._n], q_pre) * self._sp[: self._n]
-            prefix[~allowed] = -np.inf
+            prefix = scan(self._pre[: self._n], q_pre)
+            prefix *= self._sp[: self._n]
+            if n_allowed < self._n:
+                prefix[~allowed] = -np.inf
             cand = None
         else:  # a selective filter: score only its rows
             cand = np.flatnonzero(allowed)
