@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -47,7 +48,8 @@ def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256, decoder: str =
         touch(dst)  # recently used: eviction keeps it
         return dst
     img = render_thumbnail(src, size, decoder)
-    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}.tmp")
+    # pid and thread: the GUI's loader threads may render the same photo at once
+    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with disk_full_guard(cache_dir, CACHE_KEPT, CACHE_ROOM):
             dst.parent.mkdir(parents=True, exist_ok=True)
