@@ -8,15 +8,16 @@ from pathlib import Path
 
 from app.commands.context import err, open_library, print_json
 from app.commands.progress import bar, drive, graceful_interrupt
-from app.core.captions import caption_model_dir
-from app.core.captions_backend import Captioner, open_captioner
+from app.core import captions, captions_backend
+from app.core.captions_backend import Captioner
 from app.core.contracts import JobProgress
 from app.core.errors import UsageError
 
 
 def captioner(args: argparse.Namespace) -> Captioner:
-    return open_captioner(
-        caption_model_dir(getattr(args, "caption_model", None)), getattr(args, "backend", "auto")
+    # Looked up on the modules at call time, so a replaced loader (tests, plugins) is seen by every caller.
+    return captions_backend.open_captioner(
+        captions.caption_model_dir(getattr(args, "caption_model", None)), getattr(args, "backend", "auto")
     )
 
 
