@@ -9,7 +9,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,9 +149,9 @@ def test_thumbnail_cache_on_a_full_disk_leaves_nothing_and_the_picture_still_ren
     real_save = Image.Image.save
 
     def save(self, fp, *a, **k):
-        if str(fp).startswith(str(cache)):
-            Path(fp).write_bytes(b"half")  # a partial write, then the disk is full
-            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+        if hasattr(fp, "fileno") and os.path.realpath(f"/proc/self/fd/{fp.fileno()}").startswith(str(cache)):
+            fp.write(b"half")  # a partial write into the cache, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(self, fp, *a, **k)
 
     monkeypatch.setattr(Image.Image, "save", save)

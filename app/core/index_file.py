@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
 import zlib
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from app.core.atomic import atomic_write
 from app.core.errors import FoveaError
 from app.core.vector_index import IndexConfig, VectorIndex
 
@@ -88,22 +88,15 @@ def save_index(
         offset += -(-a.nbytes // _ALIGN) * _ALIGN
     text = json.dumps(header).encode("utf-8")
     start = -(-(_PREAMBLE.size + len(text)) // _ALIGN) * _ALIGN  # the arrays' base offset
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(_PREAMBLE.pack(_MAGIC, len(text), zlib.crc32(text)) + text)
-            for name in _ARRAYS:
-                a = arrays.get(name)
-                if a is None:
-                    continue
-                f.seek(start + header["arrays"][name]["offset"])
-                f.write(np.ascontiguousarray(a).tobytes())
-            f.truncate(start + offset)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, durable=True) as f:
+        f.write(_PREAMBLE.pack(_MAGIC, len(text), zlib.crc32(text)) + text)
+        for name in _ARRAYS:
+            a = arrays.get(name)
+            if a is None:
+                continue
+            f.seek(start + header["arrays"][name]["offset"])
+            f.write(np.ascontiguousarray(a).tobytes())
+        f.truncate(start + offset)
 
 
 def read_header(path: str | Path) -> dict:

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from app.core.atomic import atomic_write
 from app.core.paths import user_data_dir
 
 
@@ -36,9 +37,8 @@ class Settings:
     def save(self, path: Path | None = None) -> None:
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-        tmp.replace(path)  # atomic: a crash never leaves half a settings file
+        with atomic_write(path) as f:  # a crash never leaves half a settings file
+            f.write(json.dumps(asdict(self), indent=2).encode("utf-8"))
 
 
 def settings_path() -> Path:

@@ -14,8 +14,6 @@ A vocabulary file is plain text, one label a line, grouped under `[group]` heade
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from app.core.atomic import atomic_write
 from app.core.errors import UsageError
 from app.core.paths import resources_dir, user_data_dir
 
@@ -215,10 +214,8 @@ def label_embeddings(embedder: TextEmbedder, vocab: Vocabulary, cache_dir: Path 
         mat = _ensemble(embedder, sets)  # (L + 1, d); the last row is the background
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
+            with atomic_write(file) as fh:
                 np.save(fh, mat, allow_pickle=False)
-            os.replace(tmp, file)
         except OSError:
             pass  # a read-only data dir only costs a recomputation next time
     mat = np.asarray(mat, np.float32)

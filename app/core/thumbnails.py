@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 from PIL import Image
 
+from app.core.atomic import atomic_write
 from app.core.cache import touch
 from app.core.decode_pool import DecodeJob, decode_isolated
 from app.core.faults import MB, disk_full_guard
@@ -48,13 +48,9 @@ def ensure_thumbnail(src: Path, cache_dir: Path, size: int = 256, decoder: str =
         touch(dst)  # recently used: eviction keeps it
         return dst
     img = render_thumbnail(src, size, decoder)
-    # pid and thread: the GUI's loader threads may render the same photo at once
-    tmp = dst.with_name(f"{dst.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with disk_full_guard(cache_dir, CACHE_KEPT, CACHE_ROOM):
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            img.save(tmp, "JPEG", quality=85)
-            tmp.replace(dst)  # atomic: concurrent workers never read half a file
-    finally:
-        tmp.unlink(missing_ok=True)  # a half-written file after a failed save
+    with disk_full_guard(cache_dir, CACHE_KEPT, CACHE_ROOM):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # the GUI's loader threads may render the same photo at once; each writes its own file
+        with atomic_write(dst) as f:
+            img.save(f, "JPEG", quality=85)
     return dst
