@@ -169,16 +169,34 @@ def test_a_filter_excluding_most_rows_never_returns_an_excluded_one():
         assert len(got) == 64 and set(got.tolist()) <= set(allowed.tolist())
 
 
-def test_a_threaded_whole_block_scan_gives_bitwise_the_one_thread_scores(monkeypatch):
+def test_scan_scores_are_the_exact_integer_dot_products_whatever_the_split(monkeypatch):
     from app.core import vector_index as vi
 
     rng = np.random.default_rng(3)
-    block = rng.integers(-127, 128, (50_001, 96), dtype=np.int8)  # not a multiple of the step
-    q = rng.standard_normal(96).astype(np.float32)
+    block = rng.integers(-127, 128, (50_001, 96), dtype=np.int8)
+    block[0] = 127  # the largest sums a row can have
+    q8 = rng.integers(-127, 128, (1, 96), dtype=np.int8)
+    q8[0] = 127
+    truth = (block.astype(np.int64) @ q8[0].astype(np.int64)).astype(np.float64)
     monkeypatch.setattr(vi, "_THREADED_SCAN_ELEMS", 1 << 60)
-    one = vi.scan(block, q)
+    one = vi.scan(block, q8)
     monkeypatch.setattr(vi, "_THREADED_SCAN_ELEMS", 0)
     monkeypatch.setattr(vi, "_scan_workers", lambda elements: 3)
-    threaded = vi.scan(block, q)
-    assert np.array_equal(one, threaded)
-    assert np.allclose(one, block.astype(np.float32) @ q, rtol=1e-4, atol=1e-2)
+    threaded = vi.scan(block, q8)
+    rows = rng.permutation(len(block))[:7000]  # scattered rows, gathered in several chunks
+    assert one.dtype == np.float32 and one[0] == 96 * 127 * 127
+    assert np.array_equal(one, truth) and np.array_equal(threaded, truth)
+    assert np.array_equal(vi.scan(block, q8, rows), truth[rows])
+
+
+def test_query_quantisation_moves_a_score_by_less_than_its_rounding_bound():
+    from app.core.vector_index import quantize_query, scan
+
+    x, queries = structured(3000)
+    q8, s = quantize_int8(x)
+    for q in queries[:10]:
+        qq, sq = quantize_query(q)
+        got = scan(q8, qq) * s * sq
+        ref = q8.astype(np.float32) @ q * s
+        bound = np.abs(q8).sum(axis=1) * s * sq / 2  # each query coordinate is off by at most sq / 2
+        assert np.all(np.abs(got - ref) <= bound + 1e-6)

@@ -13,7 +13,9 @@ not knobs fitted to one corpus: a query whose rest terms are large rescores more
 trained on the first rows and then trusted as the library grows, unlike an IVF's lists (which lost
 recall on shifted queries and on drifting libraries, bench/search.py). The rotation is refitted as
 the corpus grows; a stale one only makes the allowance (and the cost) larger, never the result wrong.
-The scores are int8-approximate: callers rescore the returned pool from the store's float16 copy.
+The scores are int8-approximate (the query's two blocks are quantised to int8 like the rows, so a
+score is an exact integer dot product times the scales; SimSIMD's int8 kernels compute it without a
+float32 copy of the rows): callers rescore the returned pool from the store's float16 copy.
 """
 
 from __future__ import annotations
@@ -28,9 +30,7 @@ import numpy as np
 from app.core.vectors import quantize_int8
 
 _CHUNK = 16384  # rows converted at a time when rotating, so no (n, d) float32 copy is ever held
-# Rows converted per step of a scan: the float32 buffer (~1 MiB) stays in cache, and at this size
-# OpenBLAS runs the matvec on one thread (bigger blocks went threaded: 10x slower on 2 shared cores).
-_SCAN_ELEMS = 512 * 512
+_GATHER_ROWS = 2048  # rows gathered at a time for a scan of scattered rows (the copy stays in cache)
 _THREADED_SCAN_ELEMS = 1 << 22  # whole-block scans from this size use several threads (scan)
 
 
@@ -70,43 +70,36 @@ def principal_axes(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v[:, np.argsort(-w)], dtype=np.float32)
 
 
-def _scan_rows(block: np.ndarray, q: np.ndarray, out: np.ndarray, start: int, stop: int, step: int) -> None:
-    """out[start:stop] = block[start:stop] @ q, converted `step` rows at a time into one float32 buffer."""
-    buf = np.empty((min(step, stop - start), block.shape[1]), np.float32)
-    for a in range(start, stop, step):
-        src = block[a : min(a + step, stop)]
-        m = len(src)
-        np.copyto(buf[:m], src, casting="unsafe")
-        np.matmul(buf[:m], q, out=out[a : a + m])
+def quantize_query(q: np.ndarray) -> tuple[np.ndarray, float]:
+    """(int8 (1, e), scale) of a query block, as the rows are stored: q ~= q8 * scale."""
+    q8, scale = quantize_int8(np.asarray(q, np.float32).reshape(1, -1))
+    return q8, float(scale[0])
 
 
-def scan(block: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """int8 (n, e) rows (or the `rows` of it) times float32 q (e,), through a cache-sized buffer.
+def scan(block: np.ndarray, q8: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """float32 (n,): the int8 dot products of the int8 (n, e) rows (or the `rows` of it) with int8 q8 (1, e).
 
-    A whole-block scan big enough to pay for it is split across threads (numpy's cast and BLAS release
-    the GIL) at multiples of the step, so every row's score is computed exactly as on one thread.
+    SimSIMD's int8 kernels (AVX-512 VNNI / AVX2 / NEON) read the int8 bytes directly; a numpy scan
+    had to cast every block to float32 first, which cost ~3x its matvec. The sums are integers below
+    2^24 (e <= 1040 columns of |x| <= 127), so the float32 results are exact: any split of the rows
+    (threads, gather chunks) gives bitwise the same scores.
     """
+    import simsimd  # imported on the first scan: a process that never searches does not load it
+
     n = len(block) if rows is None else len(rows)
-    step = max(1, _SCAN_ELEMS // max(1, block.shape[1]))
-    out = np.empty(n, np.float32)
-    if rows is not None:
-        buf = np.empty((min(step, n), block.shape[1]), np.float32)
-        for a in range(0, n, step):
-            src = block[rows[a : a + step]]
-            m = len(src)
-            np.copyto(buf[:m], src, casting="unsafe")
-            np.matmul(buf[:m], q, out=out[a : a + m])
-        return out
-    workers = _scan_workers(n * block.shape[1])
-    if workers == 1:
-        _scan_rows(block, q, out, 0, n, step)
-        return out
-    per = -(-n // (workers * step)) * step  # rows per thread, a multiple of the step
-    pool = _scan_pool(workers)
-    jobs = [pool.submit(_scan_rows, block, q, out, a, min(a + per, n), step) for a in range(0, n, per)]
-    for job in jobs:
-        job.result()
-    return out
+    out = np.empty((n, 1), np.float32)
+    if n == 0:
+        return out.reshape(n)
+    if rows is not None:  # gather in cache-sized chunks instead of one (m, e) copy
+        buf = np.empty((min(_GATHER_ROWS, n), block.shape[1]), np.int8)
+        for a in range(0, n, _GATHER_ROWS):
+            m = min(_GATHER_ROWS, n - a)
+            np.take(block, rows[a : a + m], axis=0, out=buf[:m], mode="clip")  # rows are valid
+            simsimd.cdist(buf[:m], q8, metric="dot", out=out[a : a + m])
+        return out.reshape(n)
+    threads = _scan_workers(n * block.shape[1])
+    simsimd.cdist(block, q8, metric="dot", out=out, threads=threads)
+    return out.reshape(n)
 
 
 def _scan_workers(elements: int) -> int:
@@ -119,17 +112,6 @@ def _scan_workers(elements: int) -> int:
     except AttributeError:  # macOS has no affinity masks
         cpus = os.cpu_count() or 1
     return max(1, min(4, cpus))
-
-
-_POOLS: dict = {}  # workers -> ThreadPoolExecutor, started on the first big scan (none in a small search)
-
-
-def _scan_pool(workers: int):
-    if workers not in _POOLS:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="fovea-scan")
-    return _POOLS[workers]
 
 
 class VectorIndex:
@@ -338,13 +320,31 @@ class VectorIndex:
         qr = q @ self._rot if self._rot is not None else q
         return np.ascontiguousarray(qr[: self.split]), np.ascontiguousarray(qr[self.split :])
 
-    def _rest_scores(self, pos: np.ndarray, q_rest: np.ndarray) -> np.ndarray:
-        return scan(self._rest, q_rest, pos) * self._sr[pos]
+    def _prefix_scores(self, q_pre: tuple[np.ndarray, float], pos: np.ndarray | None = None) -> np.ndarray:
+        """Approximate prefix terms of every row (pos None) or of the rows `pos`."""
+        q8, s_q = q_pre
+        if pos is None:
+            out = scan(self._pre[: self._n], q8)
+            out *= self._sp[: self._n]
+        else:
+            out = scan(self._pre, q8, pos)
+            out *= self._sp[pos]
+        out *= s_q
+        return out
+
+    def _rest_scores(self, pos: np.ndarray, q_rest: tuple[np.ndarray, float]) -> np.ndarray:
+        q8, s_q = q_rest
+        out = scan(self._rest, q8, pos)
+        out *= self._sr[pos]
+        out *= s_q
+        return out
 
     def search(self, q: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Candidates:
         """Top-k rows by approximate inner product with the normalised query `q` (d,).
 
-        `allowed_ids` restricts the result to those image ids (None: no restriction).
+        Rows and query are both int8 here (the query quantised per block as the rows are), so each
+        score is an exact integer dot product times the two scales. `allowed_ids` restricts the result
+        to those image ids (None: no restriction).
         """
         if allowed_ids is not None:
             allowed = np.zeros(self._n, bool)
@@ -354,10 +354,12 @@ class VectorIndex:
         n_allowed = int(allowed.sum())
         if n_allowed == 0 or k <= 0:
             return Candidates(np.empty(0, np.int64), np.empty(0, np.float32))
-        q_pre, q_rest = self._query(q)
+        f_pre, f_rest = self._query(q)
+        q_pre = quantize_query(f_pre)
+        q_rest = quantize_query(f_rest) if self.split < self.dim else (np.zeros((1, 0), np.int8), 0.0)
         if n_allowed < self.config.exhaustive_below or self.split == self.dim:
             pos = np.flatnonzero(allowed)
-            scores = scan(self._pre, q_pre, pos) * self._sp[pos]
+            scores = self._prefix_scores(q_pre, pos)
             if self.split < self.dim:
                 scores += self._rest_scores(pos, q_rest)
         else:
@@ -366,47 +368,68 @@ class VectorIndex:
         return Candidates(self._ids[pos[best]], scores[best].astype(np.float32))
 
     def _two_stage(
-        self, q_pre: np.ndarray, q_rest: np.ndarray, k: int, allowed: np.ndarray, n_allowed: int
+        self,
+        q_pre: tuple[np.ndarray, float],
+        q_rest: tuple[np.ndarray, float],
+        k: int,
+        allowed: np.ndarray,
+        n_allowed: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Prefix scores for every allowed row, full scores where the rule of the module docstring says."""
         cfg = self.config
         if n_allowed * 4 > self._n:  # contiguous scan; excluded rows sink below every threshold
-            prefix = scan(self._pre[: self._n], q_pre)
-            prefix *= self._sp[: self._n]
+            prefix = self._prefix_scores(q_pre)
             if n_allowed < self._n:
                 prefix[~allowed] = -np.inf
-            cand = None
+            rows = None
         else:  # a selective filter: score only its rows
-            cand = np.flatnonzero(allowed)
-            prefix = np.full(self._n, -np.inf, np.float32)
-            prefix[cand] = scan(self._pre, q_pre, cand) * self._sp[cand]
+            rows = np.flatnonzero(allowed)
+            prefix = self._prefix_scores(q_pre, rows)
         cap = max(cfg.min_rescore_cap, int(cfg.max_rescore_fraction * n_allowed), k)
         first = min(max(cfg.first_pass, 2 * k), n_allowed)
-        # The first pass's threshold from a strided sample: an exact argpartition of 1M scores costs ~10 ms.
-        pool = prefix if cand is None else prefix[cand]
-        stride = max(1, len(pool) // 16384)
-        sample = pool[::stride]
-        want = max(1, min(len(sample), first // stride))
-        t0 = np.partition(sample, len(sample) - want)[len(sample) - want]
-        t0 = max(float(t0), float(np.finfo(np.float32).min))  # never admit excluded (-inf) rows
-        done = np.zeros(self._n, bool)
+        # Thresholds from a strided sample (an exact argpartition of 1M scores costs ~10 ms): t0 admits
+        # about `first` rows, tc about 1.5x the cap. The rows above tc are listed once, and every later
+        # pass reads that list instead of all rows; it is widened if the rule ever reaches below tc.
+        stride = max(1, len(prefix) // 16384)
+        sample = prefix[::stride]
+        lowest = float(np.finfo(np.float32).min)  # never admit excluded (-inf) rows
+        at = [max(0, len(sample) - max(1, min(len(sample), r // stride))) for r in (first, cap + cap // 2)]
+        part = np.partition(sample, sorted(set(at)))
+        t0, tc = (max(float(part[a]), lowest) for a in at)
+        if cap + cap // 2 >= n_allowed:
+            tc = lowest
+        cand = np.flatnonzero(prefix >= tc)
+        vals = prefix[cand]
+        done = np.zeros(len(cand), bool)
         pos_parts: list[np.ndarray] = []
         rest_parts: list[np.ndarray] = []
-        new = np.flatnonzero(prefix >= t0)
+        new = np.flatnonzero(vals >= t0)
         log_n = math.sqrt(2.0 * math.log(max(2, n_allowed)))
+        scored = 0
         while len(new):
-            scored = sum(len(p) for p in pos_parts)
-            if scored + len(new) > cap:  # keep the best by prefix score within the cap
-                new = new[top_indices(prefix[new], max(0, cap - scored))]
+            if scored + len(new) > cap:  # keep the best by prefix score within the cap (a set: no sort)
+                room = cap - scored
+                new = new[np.argpartition(-vals[new], room - 1)[:room]] if room > 0 else new[:0]
             if not len(new):
                 break
             done[new] = True
             pos_parts.append(new)
-            rest_parts.append(self._rest_scores(new, q_rest))
+            rest_parts.append(self._rest_scores(cand[new] if rows is None else rows[cand[new]], q_rest))
+            scored += len(new)
             pos, rest = np.concatenate(pos_parts), np.concatenate(rest_parts)
-            full = prefix[pos] + rest
-            kth = full[top_indices(full, min(k, len(full)))[-1]]
+            full = vals[pos] + rest
+            kk = min(k, len(full))
+            kth = np.partition(full, len(full) - kk)[len(full) - kk]
             allowance = max(float(rest.max()), float(rest.mean() + rest.std() * log_n))
-            new = np.flatnonzero((prefix >= kth - allowance) & ~done)
-        pos = np.concatenate(pos_parts)
-        return pos, prefix[pos] + np.concatenate(rest_parts)
+            floor = max(float(kth - allowance), lowest)
+            # The rule reaches below the listed rows and the list is shorter than the cap: list those too
+            # (a list of >= cap rows already holds the best `cap` by prefix score, all the cap admits).
+            if floor < tc and len(cand) < cap:
+                more = np.flatnonzero((prefix >= floor) & (prefix < tc))
+                cand, vals = np.concatenate([cand, more]), np.concatenate([vals, prefix[more]])
+                done = np.concatenate([done, np.zeros(len(more), bool)])
+                tc = floor
+            new = np.flatnonzero((vals >= floor) & ~done)
+        pos = cand[np.concatenate(pos_parts)]
+        full = prefix[pos] + np.concatenate(rest_parts)
+        return (pos if rows is None else rows[pos]), full
