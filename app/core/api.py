@@ -37,6 +37,7 @@ from app.core.store import ImageRecord, Store
 
 if TYPE_CHECKING:
     from app.core.duplicates import DuplicateGroup
+    from app.core.exact_index import ExactPath
     from app.core.search import SearchEngine, SearchResult
     from app.core.tag_store import ReviewItem, TagCounts, TagRow
 
@@ -53,9 +54,13 @@ class Library(LibraryJobs):
         backend: str = "auto",
         embedder: Embedder | None = None,
         read_only: bool = False,
+        exact_path: bool = False,
     ) -> None:
         self.db = Path(db)
         self.read_only = read_only  # browse and search only: SQLite refuses every write
+        # A long-lived front end (the window) may move its searches to the exact float16 path on a GPU
+        # (app.core.exact_index); a one-query CLI process never builds that copy.
+        self.exact_path = exact_path
         self._local = threading.local()
         self._stores: list[Store] = []
         self._stores_lock = threading.Lock()
@@ -155,8 +160,20 @@ class Library(LibraryJobs):
         with self._lock:
             if self._engine is None:
                 # SQLite connections belong to one thread: the engine reads through its own connection.
-                self._engine = SearchEngine(Store(self.db, read_only=self.read_only), emb)
+                exact = self._exact_path(emb) if self.exact_path else None
+                self._engine = SearchEngine(Store(self.db, read_only=self.read_only), emb, exact=exact)
             return self._engine
+
+    def _exact_path(self, emb: Embedder) -> ExactPath:
+        from app.core.exact_index import ExactPath
+
+        db, model_id = self.db, emb.model_id
+
+        def load(upto_rowid: int):  # on the background thread: its own connection
+            with Store(db, read_only=True) as store:
+                return store.f16_rows(model_id, upto_rowid)
+
+        return ExactPath(emb.dim, load)
 
     # ---- libraries ---------------------------------------------------------------------------------
     def add_root(self, folder: str | Path) -> None:

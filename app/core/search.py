@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from app.core.contracts import NO_FILTERS, Filters, Hit
 from app.core.errors import UsageError
 from app.core.index_file import IndexFileError, index_path, load_index, save_index
 from app.core.query import QueryTerm, check_date, embed_file, embed_query, parse_query
-from app.core.vector_index import IndexConfig, VectorIndex
+from app.core.vector_index import Candidates, IndexConfig, VectorIndex
 from app.core.vocabulary import unknown_reason, vocabulary_for
 from app.core.weak_match import (
     ReferenceLabels,
@@ -32,6 +32,9 @@ from app.core.weak_match import (
     neutral_vectors,
     reference_labels,
 )
+
+if TYPE_CHECKING:  # imported by the engine's owner only where the exact path is wanted (not the CLI)
+    from app.core.exact_index import ExactPath
 
 QueryKind = Literal["text", "image"]
 
@@ -96,6 +99,7 @@ class SearchEngine:
         weak_threshold: float | dict[QueryKind, float] | None = None,
         rescore: int = 64,
         persist: bool = True,
+        exact: ExactPath | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -117,6 +121,9 @@ class SearchEngine:
         )
         self._generation: int | None = None  # the store generation the index reflects (None: not started)
         self._saved_rows = 0
+        # The exact float16 path (app.core.exact_index): None keeps the int8 index for every query.
+        self.exact = exact
+        self._state = (0, 0)  # (last rowid, vectors generation) of the store at the last refresh
 
     def refresh(self) -> int:
         """Load the rows the store gained since the last refresh; returns how many.
@@ -132,6 +139,7 @@ class SearchEngine:
         if len(ids):
             self.index.add(ids, i8, scales)
         self._last_rowid = last
+        self._state = (last, generation)
         grown = len(self.index) - self._saved_rows
         if generation == self._generation and grown > (
             0 if self._saved_rows == 0 else max(_SAVE_MIN_ROWS, _SAVE_GROWTH * self._saved_rows)
@@ -277,6 +285,14 @@ class SearchEngine:
             image_id, vec = self._image_vector(Path(image).expanduser())
         return self.search_vector(vec, k, "image", filters=filters, exclude=image_id)
 
+    def _candidates(self, vec: np.ndarray, n: int, allowed: np.ndarray | None) -> Candidates:
+        """The candidate pool: from the int8 index, or from the exact path where it was chosen."""
+        if self.exact is None:
+            return self.index.search(vec, n, allowed)
+        from app.core.exact_index import StoreState
+
+        return self.exact.candidates(self.index, vec, n, allowed, StoreState(*self._state))
+
     def search_vector(
         self,
         vec: np.ndarray,
@@ -297,7 +313,7 @@ class SearchEngine:
             allowed = allowed[allowed != exclude] if allowed is not None else None
         # The per-query rule (is the best hit a real match?) for the images this search ranks.
         rule = self.rule(kind).for_library(len(allowed) if allowed is not None else len(self.index))
-        pool = self.index.search(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)
+        pool = self._candidates(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)
         ids = pool.ids[pool.ids != exclude] if exclude is not None else pool.ids
         if len(ids) == 0:
             return SearchResult([], True, rule.min_top, "nothing matched")
@@ -323,6 +339,10 @@ class SearchEngine:
                 break
         if gone:  # images deleted or gone missing since they were loaded
             self.index.remove(np.array(gone, np.int64))
+        if self.exact is not None:  # after an answer: maybe start the exact copy (a GPU only)
+            from app.core.exact_index import StoreState
+
+            self.exact.answered(StoreState(*self._state))
         if not hits:
             return SearchResult([], True, rule.min_top, "nothing matched")
         # The query has no strong match when its best hit fails the rule; then every hit is weak.

@@ -58,6 +58,23 @@ class StoreReads:
         scales = np.fromiter((r[3] for r in rows), np.float32, len(rows))
         return ids, q, scales, int(rows[-1][0])
 
+    def f16_rows(self, model_id: str, upto_rowid: int) -> tuple[np.ndarray, np.ndarray]:
+        """float16 vectors of 'ok' images with an embeddings rowid <= `upto_rowid`: (ids (n,), (n, d)),
+        in rowid order (an id may repeat: the later row wins). Read in slices, never one list of rows."""
+        cur = self.conn.execute(
+            """SELECT e.image_id, e.vec_f16 FROM embeddings e JOIN images i ON i.id = e.image_id
+               WHERE e.model_id = ? AND i.status = 'ok' AND e.rowid <= ? ORDER BY e.rowid""",
+            (model_id, upto_rowid),
+        )
+        ids: list[np.ndarray] = []
+        vecs: list[np.ndarray] = []
+        while rows := cur.fetchmany(50_000):
+            ids.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+            vecs.append(np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(len(rows), -1))
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
+        return np.concatenate(ids), np.concatenate(vecs)
+
     def vectors_generation(self) -> int:
         """Bumped (by triggers) whenever an embedding is deleted or an image leaves 'ok'; appends do not bump it."""
         return int(self.conn.execute("SELECT value FROM vectors_generation WHERE id = 0").fetchone()[0])

@@ -88,7 +88,7 @@ def open_library(
     read_only, note = False, ""
     while True:
         try:
-            return Library(db, model, backend, read_only=read_only)
+            return Library(db, model, backend, read_only=read_only, exact_path=True)
         except StoreError as e:
             p = diagnose(db, e)
             # Browsing failed too: the file can only be replaced or left.
