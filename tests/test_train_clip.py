@@ -70,3 +70,23 @@ def test_the_same_seed_trains_the_same_weights(tmp_path):
     assert a.keys() == b.keys()
     assert all((a[k] == b[k]).all() for k in a)
     assert any((a[k] != c[k]).any() for k in a)  # and another seed does not
+
+
+@pytest.mark.slow
+def test_init_loads_an_hf_folder_and_its_mlx_conversion_alike(tmp_path):
+    from transformers import CLIPConfig, CLIPModel
+
+    from converters.convert import convert
+    from training.train_clip import build_tokenizer, load_init, model_config
+
+    recipe = Recipe(steps=2, batch_size=8, image_size=32, patch_size=8, compile=False, threads=1)
+    train(5, tmp_path / "hf", recipe)
+    convert(tmp_path / "hf", tmp_path / "mlx")
+    trained = CLIPModel.from_pretrained(str(tmp_path / "hf")).state_dict()
+    vocab = build_tokenizer(tmp_path / "tok").get_vocab()
+    for folder in ("hf", "mlx"):  # the MLX folder holds the patch conv as [out, kh, kw, in]
+        model = CLIPModel(CLIPConfig(**model_config(len(vocab), 0, 1, 32, 8)))
+        load_init(model, tmp_path / folder, vocab, 8)
+        assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items()), folder
+    with pytest.raises(ValueError, match="tokenizer differs"):
+        load_init(model, tmp_path / "mlx", {**vocab, "zebra</w>": len(vocab)}, 8)

@@ -169,6 +169,28 @@ class Recipe:
     threads: int = 2
     empty_share: float = 0.04  # share of empty-ground scenes
     compile: bool = True  # torch.compile the forward pass (needs a C compiler)
+    init: str | None = (
+        None  # continue from this CLIP folder's weights (HF or converted MLX) instead of random ones
+    )
+
+
+def load_init(model, folder: Path, vocab: dict[str, int], patch_size: int) -> None:
+    """Load a CLIP folder's weights (an HF folder, or one converted for MLX) into `model`, in place.
+
+    The tokenizer built for this run must be the folder's, or its token embeddings would mean other words.
+    """
+    from safetensors.torch import load_file
+
+    theirs = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    if theirs != vocab:
+        raise ValueError(f"{folder}: its tokenizer differs from the one built from today's captions")
+    weights = load_file(str(folder / "model.safetensors"))
+    key = "vision_model.embeddings.patch_embedding.weight"
+    if tuple(weights[key].shape[1:]) != (3, patch_size, patch_size):
+        weights[key] = weights[key].permute(
+            0, 3, 1, 2
+        )  # MLX conv [out, kh, kw, in] -> PyTorch [out, in, kh, kw]
+    model.load_state_dict(weights, strict=True)
 
 
 def train(seed: int, out: Path, recipe: Recipe, log_every: int = 10, eval_every: int = 0) -> dict:
@@ -197,6 +219,8 @@ def _train(seed: int, out: Path, recipe: Recipe, log_every: int, eval_every: int
         )
     )
     model = CLIPModel(cfg)
+    if r.init is not None:
+        load_init(model, Path(r.init), vocab, r.patch_size)
     head = SiglipHead() if r.loss == "siglip" else None
     params = list(model.parameters()) + (list(head.parameters()) if head else [])
     decay = [p for p in params if p.ndim >= 2]
@@ -307,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         "--distinct-batches", action=argparse.BooleanOptionalAction, default=d.distinct,
         help="no two scenes with the same objects per batch",
     )  # fmt: skip
+    p.add_argument("--init", type=Path, help="continue from this CLIP folder's weights (HF or converted MLX)")
     a = p.parse_args(argv)
-    fields = {f: getattr(a, f) for f in Recipe.__dataclass_fields__ if f != "distinct"}
-    recipe = Recipe(**fields, distinct=a.distinct_batches)
+    fields = {f: getattr(a, f) for f in Recipe.__dataclass_fields__ if f not in ("distinct", "init")}
+    recipe = Recipe(**fields, distinct=a.distinct_batches, init=str(a.init) if a.init else None)
     train(a.seed, a.out, recipe, a.log_every, a.eval_every)
     return 0
 
