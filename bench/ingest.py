@@ -157,10 +157,14 @@ def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[
     from app.core.indexer import decode_pool_for, model_input_side
 
     side = 2 * model_input_side(emb)
+    proc = emb.portable_preprocess  # what the workers run: the draft decode with its full size
+
+    def one(p: Path) -> np.ndarray:
+        d = open_image(p, min_side=side)
+        return proc(d.image, (d.width, d.height))
+
     t = time.perf_counter()
-    for _, fut in decode_ahead(
-        paths, lambda p: emb.preprocess(open_image(p, min_side=side).image), workers, 64
-    ):
+    for _, fut in decode_ahead(paths, one, workers, 64):
         fut.result()
     threads = len(paths) / (time.perf_counter() - t)
     t0 = time.perf_counter()

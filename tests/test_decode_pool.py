@@ -55,14 +55,19 @@ def test_warnings_and_native_stderr_are_captured_per_file(tmp_path, capfd):
 
 
 def test_workers_return_the_preprocessed_model_input_when_the_processor_travels(tmp_path):
+    """The processor gets the photo's full size with its draft-decoded pixels (a 261x193 JPEG is decoded
+    at 1/2, 131x97), so it resizes on the full photo's grid (tests/test_reduced_decode.py)."""
     from mlx_models.clip.image_processor import ImageProcessor
 
     proc = ImageProcessor.from_dict({"size": 32, "crop_size": 32})
-    paths = files(tmp_path, ["x.jpg"])
+    path = save_jpeg(tmp_path / "x.jpg", photo(261, 193, 0))
     with DecodePool(DecodeJob(min_side=64, preprocess=proc), workers=1) as pool:
-        ((_, out),) = pool.run(paths, depth=1)
+        ((_, out),) = pool.run([path], depth=1)
     assert out.pixels.dtype == np.float32 and out.pixels.shape == (32, 32, 3)
-    np.testing.assert_array_equal(out.pixels, proc(open_image(paths[0], min_side=64).image))
+    d = open_image(path, min_side=64)
+    assert d.image.size == (131, 97) and (d.width, d.height) == (261, 193)
+    np.testing.assert_array_equal(out.pixels, proc(d.image, (261, 193)))
+    assert not np.array_equal(out.pixels, proc(d.image))  # the full size made a difference
 
 
 def test_a_pool_whose_workers_cannot_start_fails_loudly_not_file_by_file(tmp_path):

@@ -176,10 +176,12 @@ def _iso_date(value: object) -> str | None:
 
 
 def _upright(im: Image.Image) -> Image.Image:
+    """`im` turned upright in place: an upright photo is not copied (exif_transpose's default copies it)."""
     try:
-        return ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)
     except Exception:  # noqa: BLE001 - a broken orientation tag leaves the pixels as stored
-        return im
+        pass
+    return im
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

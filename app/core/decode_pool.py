@@ -44,7 +44,9 @@ class DecodeJob:
     """What every worker does with a path; sent once, when the worker starts."""
 
     min_side: int  # decode reduced, but never below this (JPEG draft, box reduce)
-    preprocess: Callable[[Any], np.ndarray] | None = None  # picklable settings-only processor, or None
+    # A picklable settings-only processor, called as preprocess(image, full_size), or None. full_size is
+    # the photo's upright size, of which a draft-decoded image is a reduction (see mlx_models.common.reduced).
+    preprocess: Callable[..., np.ndarray] | None = None
     decoder: str = "app.core.decode:open_image"  # module:function; tests inject misbehaving ones
     nice: int = 0  # added to the workers' nice value (lower priority): the indexer's yield to the model
 
@@ -105,7 +107,10 @@ def _worker(conn: Connection) -> None:
                 warnings.simplefilter("always")
                 try:
                     d = decode(Path(path), min_side=job.min_side)
-                    pixels = job.preprocess(d.image) if job.preprocess else np.asarray(d.image, np.uint8)
+                    if job.preprocess:
+                        pixels = job.preprocess(d.image, (d.width, d.height))
+                    else:
+                        pixels = np.asarray(d.image, np.uint8)
                     out: Outcome = Decoded(pixels, d.width, d.height, d.taken_at, d.camera)
                 except FileNotFoundError:
                     out = Failed(None)

@@ -1,7 +1,8 @@
 """CLIP image preprocessing, equal to transformers' `CLIPImageProcessorPil` (the Pillow path).
 
 RGB (alpha composited on white) -> bicubic resize of the shortest edge -> center crop (zero-padded
-when too small) -> rescale by 1/255 -> (x - mean) / std, returned channels-last.
+when too small) -> rescale by 1/255 -> (x - mean) / std, returned channels-last. A photo decoded reduced
+(JPEG draft) may come with its full size: the resize then follows the full photo's grid (`common.reduced`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PIL import Image
 
 from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
+from ..common.reduced import reduction, source_box
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -27,7 +29,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+    return (
+        image if image.mode == "RGB" else image.convert("RGB")
+    )  # no copy of an RGB photo (it is not changed)
 
 
 def shortest_edge_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -106,27 +110,61 @@ class ImageProcessor:
         """Read preprocessor_config.json, or the image processor inside processor_config.json."""
         return cls.from_dict(read_image_processor_config(Path(path)))
 
-    def resize(self, image: Image.Image) -> Image.Image:
+    def resized_hw(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of an image of this size after the resize step."""
         size = self.size or {"shortest_edge": 224}
         if "shortest_edge" in size:
-            h, w = shortest_edge_size(image.height, image.width, int(size["shortest_edge"]))
-        else:
-            h, w = int(size["height"]), int(size["width"])
+            return shortest_edge_size(height, width, int(size["shortest_edge"]))
+        return int(size["height"]), int(size["width"])
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        h, w = self.resized_hw(image.height, image.width)
         return image.resize((w, h), resample=self.resample)
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        """One PIL image -> (H, W, 3) float32 model input."""
+    def __call__(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> np.ndarray:
+        """One PIL image -> (H, W, 3) float32 model input.
+
+        `full_size`: the (width, height) of the photo that `image` is a whole-factor reduction of (JPEG
+        draft, `reduce`). The resize then samples `image` on the full photo's grid, as the reference does
+        on the full decode, and computes the crop only. Otherwise this is transformers' processor exactly."""
         image = to_rgb(image)
+        k = reduction(image.size, full_size)
+        if self.do_resize and k > 1 and full_size is not None:
+            cropped = self._resize_crop_reduced(image, full_size, k)
+            if cropped is not None:
+                return self._rescale_normalise(cropped)
         if self.do_resize:
             image = self.resize(image)
         arr: np.ndarray = np.asarray(image)  # (H, W, 3) uint8
         if self.do_center_crop:
             crop = self.crop_size or {"height": 224, "width": 224}
             arr = center_crop(arr, int(crop["height"]), int(crop["width"]))
+        return self._rescale_normalise(arr)
+
+    def _resize_crop_reduced(
+        self, image: Image.Image, full_size: tuple[int, int], k: int
+    ) -> np.ndarray | None:
+        """Resize and crop in one step, placed as on the full photo; None when the crop would pad."""
+        h, w = self.resized_hw(full_size[1], full_size[0])
+        crop = (
+            (self.crop_size or {"height": 224, "width": 224})
+            if self.do_center_crop
+            else {"height": h, "width": w}
+        )
+        ch, cw = int(crop["height"]), int(crop["width"])
+        top, left = (h - ch) // 2, (w - cw) // 2  # as center_crop
+        if top < 0 or left < 0:
+            return None
+        box = source_box((left, top, left + cw, top + ch), (w, h), full_size, k, image.size)
+        return np.asarray(image.resize((cw, ch), resample=self.resample, box=box))  # (ch, cw, 3) uint8
+
+    def _rescale_normalise(self, arr: np.ndarray) -> np.ndarray:
         if self.do_rescale:
             # float64 product then float32, in that order, to match transformers bit for bit.
             arr = (arr.astype(np.float64) * self.rescale_factor).astype(np.float32)
-        arr = arr.astype(np.float32)
-        if self.do_normalize:
-            arr = (arr - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        else:
+            arr = arr.astype(np.float32)
+        if self.do_normalize:  # in place on the new float32 array: the same values, no temporaries
+            arr -= np.asarray(self.image_mean, np.float32)
+            arr /= np.asarray(self.image_std, np.float32)
+        return np.ascontiguousarray(arr)

@@ -9,7 +9,6 @@ from typing import Any
 
 import mlx.nn as nn
 import numpy as np
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -33,5 +32,5 @@ class EmbeddingModel:
     config: Any
     model: nn.Module
     embed_dim: int  # width of the projected (shared) embedding space
-    preprocess: Callable[[Image.Image], np.ndarray]  # one image -> (H, W, 3) float32
+    preprocess: Callable[..., np.ndarray]  # one image (and optionally its full size) -> (H, W, 3) float32
     tokenize: Callable[[Sequence[str]], TokenBatch]

@@ -2,6 +2,8 @@
 
 RGB (alpha composited onto white) -> square resize to (height, width) with Pillow bicubic on uint8, no crop
 -> x / 255 -> (x - mean) / std. Output is channels-last (H, W, 3) float32, what the MLX conv takes.
+A photo decoded reduced (JPEG draft) may come with its full size: the resize then follows the full
+photo's grid (`common.reduced`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PIL import Image
 
 from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
+from ..common.reduced import reduction, source_box
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 _RESAMPLE = {0: Image.Resampling.NEAREST, 1: Image.Resampling.LANCZOS, 2: Image.Resampling.BILINEAR,
@@ -26,7 +29,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if "A" in image.getbands() or image.info.get("transparency") is not None:
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return image.convert("RGB")
+    return (
+        image if image.mode == "RGB" else image.convert("RGB")
+    )  # no copy of an RGB photo (it is not changed)
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,18 @@ class ImageProcessor:
         """Read preprocessor_config.json, or the image processor inside processor_config.json."""
         return cls.from_dict(read_image_processor_config(Path(path)))
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        """One PIL image -> (height, width, 3) float32."""
+    def __call__(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> np.ndarray:
+        """One PIL image -> (height, width, 3) float32.
+
+        `full_size`: the (width, height) of the photo that `image` is a whole-factor reduction of (JPEG
+        draft, `reduce`); the resize then samples `image` on the full photo's grid, as the reference does
+        on the full decode. Otherwise this is transformers' processor exactly."""
         image = to_rgb(image)
         if self.do_resize:
-            image = image.resize((self.width, self.height), resample=_RESAMPLE[self.resample])
+            k = reduction(image.size, full_size)
+            out = (self.width, self.height)
+            box = source_box((0, 0, *out), out, full_size, k, image.size) if k > 1 and full_size else None
+            image = image.resize(out, resample=_RESAMPLE[self.resample], box=box)
         x = np.asarray(image, dtype=np.float32)  # (H, W, 3) in [0, 255]
         if self.do_rescale:
             x = x * np.float32(self.rescale_factor)
