@@ -158,3 +158,36 @@ def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole
     for path, blob in rows:
         want = real(emb.preprocess(open_image(Path(path), min_side=32).image)[None])[0]
         np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)
+
+
+def test_after_an_early_part_the_model_gets_whole_batches_across_commits(tmp_path):
+    """An early call on what is decoded (file 3 decodes late) does not leave the rest of its batch as a
+    small call of its own: later calls take `batch_size` rows across commit boundaries, commits still
+    hold `batch_size` files each, and every file gets its own vector."""
+    import time
+
+    names = [f"p{k:02d}{'-late' if k == 3 else ''}.jpg" for k in range(20)]
+    files(tmp_path / "lib", names)
+    store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
+    sizes: list[int] = []
+    real = emb.embed_pixels
+
+    def timed(pixels):  # a model slower than these tiny decodes: they queue up while it runs
+        sizes.append(len(pixels))
+        time.sleep(0.2)
+        return real(pixels)
+
+    emb.embed_pixels = timed
+    with DecodePool(DecodeJob(min_side=32, decoder=BAD), workers=2) as pool:
+        job = index(store, emb, [tmp_path / "lib"], batch_size=8, workers=2, pool=pool)
+        committed = [p.done for p in job if p.phase == "embed" and p.done]  # after each commit
+    assert sum(sizes) == 20 and 2 <= sizes[0] < 8, sizes  # the early part (early = 8 // 4)
+    assert all(s == 8 for s in sizes[1:-1]), sizes  # then whole batches (was 5 or 6 to close the batch)
+    assert committed == [8, 16, 20], committed
+    rows = store.conn.execute(
+        "SELECT i.path, e.vec_f16 FROM images i JOIN embeddings e ON e.image_id = i.id"
+    ).fetchall()
+    assert len(rows) == 20
+    for path, blob in rows:
+        want = real(emb.preprocess(open_image(Path(path), min_side=32).image)[None])[0]
+        np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)

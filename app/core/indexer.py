@@ -233,43 +233,84 @@ def _embed(
     depth: int,
     summary,
 ) -> Iterator[int]:
-    """Decode in the pool and embed batch by batch; yields the number of files handled after each commit.
+    """Decode in the pool and embed; yields the number of files handled after each committed batch.
 
     The model does not wait for a whole batch to be decoded: when the next file is not decoded yet, it
     embeds the ones it holds (at least a quarter batch), so decoding at the start of a run, or of slow
-    formats, overlaps with the model. Each batch is still committed in one transaction."""
-    batch: list[tuple[_Item, _Decoded]] = []
-    vectors: list[np.ndarray] = []  # embeddings of the batch's first rows, computed while waiting
+    formats, overlaps with the model. Otherwise it embeds `batch_size` rows per call, across commit
+    boundaries: after an early call on 9 rows the next one takes 32, not the 23 that close the batch
+    (a small call costs the model more per image). A batch of `batch_size` files is committed in one
+    transaction as soon as its rows are embedded."""
+    rows = _Rows()
     failed: list[tuple[_Item, str | None, str | None]] = []  # (item, reason, notes); reason None: vanished
     done = 0
     early = max(1, batch_size // 4)
     # Depth: enough decoded inputs queued to fill the next batch while this one embeds.
     for got in pool.run([it.path for it in todo], depth, _finisher(embedder), report_waits=True):
         if got is None:  # nothing decoded to take right now: use the model on what is here
-            if len(batch) - _rows(vectors) >= early:
-                vectors.append(_embed_rows(embedder, batch[_rows(vectors) :]))
-            continue
-        k, out = got
-        if isinstance(out, Failed):
-            failed.append((todo[k], with_first_note(out.reason, out.notes), out.notes))
+            if rows.pending >= early:
+                rows.embed(embedder, batch_size)
         else:
-            batch.append(
-                (todo[k], _Decoded(out.pixels, out.width, out.height, out.taken_at, out.camera, out.notes))
-            )
-        if len(batch) + len(failed) >= batch_size:
-            done += _flush(store, embedder, batch, vectors, failed, summary)
+            k, out = got
+            if isinstance(out, Failed):
+                failed.append((todo[k], with_first_note(out.reason, out.notes), out.notes))
+            else:
+                rows.add(
+                    todo[k], _Decoded(out.pixels, out.width, out.height, out.taken_at, out.camera, out.notes)
+                )
+                if rows.pending >= batch_size:
+                    rows.embed(embedder, batch_size)
+        while rows.embedded + len(failed) >= batch_size:
+            done += _commit_embedded(store, embedder.model_id, rows, failed, batch_size, summary)
             yield done
-    if batch or failed:
-        done += _flush(store, embedder, batch, vectors, failed, summary)
+    while rows.pending:
+        rows.embed(embedder, batch_size)
+    while len(rows) or failed:
+        done += _commit_embedded(store, embedder.model_id, rows, failed, batch_size, summary)
         yield done
 
 
-def _rows(vectors: list[np.ndarray]) -> int:
-    return sum(len(v) for v in vectors)
+class _Rows:
+    """Decoded rows not committed yet, in order, and the embeddings of the first `embedded` of them."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[_Item, _Decoded]] = []
+        self.vectors: list[np.ndarray] = []  # (n, d) parts, in row order
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def embedded(self) -> int:
+        return sum(len(v) for v in self.vectors)
+
+    @property
+    def pending(self) -> int:
+        return len(self.items) - self.embedded
+
+    def add(self, item: _Item, decoded: _Decoded) -> None:
+        self.items.append((item, decoded))
+
+    def embed(self, embedder: Embedder, most: int) -> None:
+        """One model call on the next rows not embedded yet, at most `most` of them."""
+        start = self.embedded
+        part = self.items[start : start + most]
+        self.vectors.append(embedder.embed_pixels(np.stack([d.pixels for _, d in part])))  # (N, d)
+
+    def take(self, n: int) -> tuple[list[tuple[_Item, _Decoded]], np.ndarray | None]:
+        """The first `n` rows (embedded ones) and their vectors, removed from here."""
+        if n == 0:
+            return [], None
+        vecs = np.concatenate(self.vectors)
+        taken, self.items = self.items[:n], self.items[n:]
+        self.vectors = [vecs[n:]] if len(vecs) > n else []
+        return taken, vecs[:n]
 
 
-def _embed_rows(embedder: Embedder, rows: list[tuple[_Item, _Decoded]]) -> np.ndarray:
-    return embedder.embed_pixels(np.stack([d.pixels for _, d in rows]))  # (N, d)
+def _commit_embedded(store: Store, model_id: str, rows: _Rows, failed, batch_size: int, summary) -> int:
+    """One transaction of at most `batch_size` files: the failures so far, then the first embedded rows."""
+    batch, vectors = rows.take(min(rows.embedded, max(0, batch_size - len(failed))))
+    return commit_batch(store, model_id, batch, vectors, failed, summary)
 
 
 def with_first_note(reason: str | None, notes: str | None) -> str | None:
@@ -284,15 +325,6 @@ def _todo(store: Store, model_id: str, root_ids: list[int], pending_only: bool =
     """Pending images, and 'ok' ones without an embedding for this model (a model change re-embeds).
     `pending_only` (cheap, through the status index) is what the interleaved passes use."""
     return [_Item(i, p) for i, p in store.todo_images(model_id, root_ids, pending_only)]
-
-
-def _flush(store: Store, embedder: Embedder, batch, vectors, failed, summary: IndexSummary) -> int:
-    """Embed the rest of one batch (`vectors` holds its first rows' embeddings) and commit it."""
-    if len(batch) > _rows(vectors):
-        vectors.append(_embed_rows(embedder, batch[_rows(vectors) :]))
-    embedded = np.concatenate(vectors) if batch else None
-    vectors.clear()
-    return commit_batch(store, embedder.model_id, batch, embedded, failed, summary)
 
 
 def commit_batch(store: Store, model_id: str, batch, vectors, failed, summary: IndexSummary) -> int:
