@@ -131,6 +131,33 @@ def test_prestarted_workers_are_adopted_by_the_next_pool_and_stay_isolated(tmp_p
     assert capfd.readouterr().err == ""
 
 
+def test_a_spare_imports_the_processor_modules_before_it_has_a_job(tmp_path, monkeypatch):
+    """`prestart(preload=...)`: the spare imports what unpickling the job will need while the model
+    loads, so the first file does not wait for it; the indexer preloads both families' processors."""
+    import time
+
+    from app.core import decode_pool, indexer
+
+    mark = tmp_path / "imported"
+    monkeypatch.setenv("FOVEA_TEST_PRELOAD_MARK", str(mark))
+    monkeypatch.setattr(decode_pool, "_SHARED", {})
+    decode_pool.close_spares()
+    try:
+        decode_pool.prestart(1, preload=("tests.builders.preload_probe",))
+        (spare,) = decode_pool._SPARES
+        deadline = time.monotonic() + 60
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.read_text() == str(spare.proc.pid)  # imported by the spare, and no job was ever sent
+    finally:
+        decode_pool.close_spares()
+    # What the indexer preloads is where the embedders' shipped processors live (what the job pickles).
+    from mlx_models.registry import family_module
+
+    shipped = {family_module(t).ImageProcessor.__module__ for t in ("clip", "siglip")}
+    assert set(indexer.PROCESSOR_MODULES) == shipped
+
+
 def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole_batch(tmp_path):
     """When the next file is not decoded yet, the indexer embeds what it holds (>= a quarter batch);
     a batch is still committed whole, and every file gets its own embedding."""

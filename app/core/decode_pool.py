@@ -79,14 +79,19 @@ def _load(spec: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def _worker(conn: Connection) -> None:
+def _worker(conn: Connection, preload: tuple[str, ...] = ()) -> None:
     """Worker process: stderr to a private file; imports; then the job; per path: decode, capture
     messages, send the outcome. The job comes after the imports, so a worker can start before the
-    model is loaded (`prestart`)."""
+    model is loaded (`prestart`); `preload` names the modules the job will need (its processor's)."""
     from app.core.decode import DecodeError
 
     log = tempfile.TemporaryFile()
     os.dup2(log.fileno(), 2)  # native libraries write to fd 2: keep it off the user's terminal
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - unpickling the job that needs it reports the failure as before
+            pass
     try:
         job: DecodeJob = conn.recv()
     except EOFError:  # a spare that was never used
@@ -333,26 +338,27 @@ _SPARES: list[_Slot] = []  # started by `prestart`, not yet given a job
 _SPARES_LOCK = threading.Lock()
 
 
-def _spawn() -> _Slot:
+def _spawn(preload: tuple[str, ...] = ()) -> _Slot:
     parent, child = _CTX.Pipe()
-    proc = _CTX.Process(target=_worker, args=(child,), daemon=True, name="fovea-decode")
+    proc = _CTX.Process(target=_worker, args=(child, preload), daemon=True, name="fovea-decode")
     proc.start()
     child.close()
     return _Slot(proc, parent)
 
 
-def prestart(workers: int) -> None:
+def prestart(workers: int, preload: tuple[str, ...] = ()) -> None:
     """Start up to `workers` decode processes now, without a job; the next pool adopts them.
 
     A worker's start (a new interpreter and Pillow's plugins) takes about a second on a small machine:
-    call this before loading the model so that it happens meanwhile. Spares never used exit with
-    the process (they are daemons; `close_spares` ends them earlier)."""
+    call this before loading the model so that it happens meanwhile, with the modules that the job
+    will import (`preload`: the model's image processor). Spares never used exit with the process
+    (they are daemons; `close_spares` ends them earlier)."""
     with _SHARED_LOCK:
         if _SHARED:  # a started pool is kept for reuse: it needs no new processes
             return
     with _SPARES_LOCK:
         missing = max(0, workers - len(_SPARES))
-        _SPARES.extend(_spawn() for _ in range(missing))
+        _SPARES.extend(_spawn(preload) for _ in range(missing))
 
 
 def close_spares() -> None:
