@@ -151,22 +151,24 @@ def decode_times(files: dict[str, Path], min_side: int, repeats: int) -> dict[st
     return out
 
 
-def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[float, float, float]:
-    """(threads img/s, process pool img/s, pool start-up s): the same decode + preprocess, no model."""
+def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[float, float, float, float]:
+    """(threads img/s, process pool img/s, pool start-up s, CPU s per image): the same decode + preprocess,
+    no model. The CPU per image (all threads of this process) is what the workers take from the model."""
     from app.core.decode import decode_ahead, open_image
-    from app.core.indexer import decode_pool_for, model_input_side
+    from app.core.indexer import decode_job, decode_pool_for
 
-    side = 2 * model_input_side(emb)
+    side = decode_job(emb).min_side
     proc = emb.portable_preprocess  # what the workers run: the draft decode with its full size
 
     def one(p: Path) -> np.ndarray:
         d = open_image(p, min_side=side)
         return proc(d.image, (d.width, d.height))
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for _, fut in decode_ahead(paths, one, workers, 64):
         fut.result()
     threads = len(paths) / (time.perf_counter() - t)
+    cpu_per_image = (time.process_time() - cpu) / len(paths)
     t0 = time.perf_counter()
     with decode_pool_for(emb, workers) as pool:
         list(pool.run([Path(p) for p in paths[:1]], 1))  # start-up: spawn, imports, first image
@@ -174,7 +176,7 @@ def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[
         for _, out in pool.run([Path(p) for p in paths], 64):
             assert not hasattr(out, "reason"), out
         t2 = time.perf_counter()
-    return threads, len(paths) / (t2 - t1), t1 - t0
+    return threads, len(paths) / (t2 - t1), t1 - t0, cpu_per_image
 
 
 def _probe():
@@ -240,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = args.workers or min(4, os.cpu_count() or 1)
     emb = open_embedder(mlx_dir, "mlx")
-    th, pl, start = isolation_overhead(emb, paths[: min(n, 80)], workers)
+    th, pl, start, cpu = isolation_overhead(emb, paths[: min(n, 80)], workers)
     print(
         f"\nisolation ({workers} workers, decode+preprocess only, no model): threads {th:.1f} img/s | "
         f"worker processes {pl:.1f} img/s | processes/threads {pl / th:.2f} | pool start + 1 image {start:.2f} s"
+        f"\ndecode+preprocess CPU per photo (what the workers take from the model): {cpu * 1000:.1f} ms"
     )
     side = 2 * emb.preprocess(_probe()).shape[0]
     print(f"\ndecode time per file, in-process, 3000x2000 'coffee' (scikit-image), reduced to >= {side} px:")
