@@ -187,29 +187,38 @@ def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole
         np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)
 
 
-def test_after_an_early_part_the_model_gets_whole_batches_across_commits(tmp_path):
-    """An early call on what is decoded (file 3 decodes late) does not leave the rest of its batch as a
-    small call of its own: later calls take `batch_size` rows across commit boundaries, commits still
-    hold `batch_size` files each, and every file gets its own vector."""
-    import time
+class ScriptedPool:
+    """Stands in for DecodePool: decodes in order, and reports a wait (None) before each index in `waits`."""
 
-    names = [f"p{k:02d}{'-late' if k == 3 else ''}.jpg" for k in range(20)]
-    files(tmp_path / "lib", names)
+    def __init__(self, preprocess, waits: set[int]) -> None:
+        self.preprocess, self.waits = preprocess, waits
+
+    def run(self, paths, depth, finish=None, *, report_waits=False):
+        for i, path in enumerate(paths):
+            if report_waits and i in self.waits:
+                yield None
+            d = open_image(path, min_side=32)
+            yield i, Decoded(self.preprocess(d.image), d.width, d.height, d.taken_at, d.camera)
+
+
+def test_after_an_early_part_the_model_gets_whole_batches_across_commits(tmp_path):
+    """An early call on what is decoded (file 3 is not, when the model is free) does not leave the rest
+    of its batch as a small call of its own: later calls take `batch_size` rows across commit boundaries,
+    commits still hold `batch_size` files each, and every file gets its own vector."""
+    files(tmp_path / "lib", [f"p{k:02d}.jpg" for k in range(20)])
     store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
     sizes: list[int] = []
     real = emb.embed_pixels
 
-    def timed(pixels):  # a model slower than these tiny decodes: they queue up while it runs
+    def counting(pixels):
         sizes.append(len(pixels))
-        time.sleep(0.2)
         return real(pixels)
 
-    emb.embed_pixels = timed
-    with DecodePool(DecodeJob(min_side=32, decoder=BAD), workers=2) as pool:
-        job = index(store, emb, [tmp_path / "lib"], batch_size=8, workers=2, pool=pool)
-        committed = [p.done for p in job if p.phase == "embed" and p.done]  # after each commit
-    assert sum(sizes) == 20 and 2 <= sizes[0] < 8, sizes  # the early part (early = 8 // 4)
-    assert all(s == 8 for s in sizes[1:-1]), sizes  # then whole batches (was 5 or 6 to close the batch)
+    emb.embed_pixels = counting
+    pool = ScriptedPool(emb.preprocess, waits={3})
+    job = index(store, emb, [tmp_path / "lib"], batch_size=8, workers=1, pool=pool)
+    committed = [p.done for p in job if p.phase == "embed" and p.done]  # after each commit
+    assert sizes == [3, 8, 8, 1], sizes  # the old rule: [3, 5, 8, 4] (the rest of each batch on its own)
     assert committed == [8, 16, 20], committed
     rows = store.conn.execute(
         "SELECT i.path, e.vec_f16 FROM images i JOIN embeddings e ON e.image_id = i.id"

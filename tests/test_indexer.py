@@ -80,9 +80,13 @@ def test_second_run_is_incremental_and_a_new_model_re_embeds(lib, tmp_path):
 def test_should_stop_ends_after_a_committed_batch_and_the_rerun_finishes(lib, tmp_path):
     store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
     summary, _ = run(store, emb, [lib], batch_size=3, should_stop=lambda: True)
-    assert summary.stopped and emb.embedded == 3 and len(store.embedding_rows(emb.model_id)[0]) == 3
+    assert summary.stopped and summary.embedded == 3 and len(store.embedding_rows(emb.model_id)[0]) == 3
+    # A model call may run past a commit boundary (after an early part, when decoding was slow): what it
+    # embedded beyond the committed batch is dropped at the stop, less than a batch of work.
+    ahead = emb.embedded - 3
+    assert 0 <= ahead < 3
     summary, _ = run(store, emb, [lib], batch_size=3)
-    assert emb.embedded == 10 and summary.embedded == 7 and summary.skipped == 3
+    assert emb.embedded == 10 + ahead and summary.embedded == 7 and summary.skipped == 3
 
 
 def test_broken_file_is_recorded_and_the_rest_indexed(lib, tmp_path):

@@ -2,7 +2,7 @@
 
 The file name says what happens: 'segfault' kills the worker with SIGSEGV, 'abort' calls abort(),
 'hang' never returns, 'vanish' deletes the file first (as a user might mid-run), 'noisy' writes native-style messages to fd 2 and raises a Python warning;
-'late' takes half a second; anything else is decoded normally.
+anything else is decoded normally.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ def decode(path: Path, min_side: int | None = None) -> Decoded:
         os.abort()
     if "hang" in name:
         time.sleep(3600)
-    if "late" in name:
-        time.sleep(0.5)
     if "vanish" in name and path.exists():
         path.unlink()
     if "noisy" in name:
