@@ -161,10 +161,19 @@ def test_a_spare_imports_the_processor_modules_before_it_has_a_job(tmp_path, mon
 def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole_batch(tmp_path):
     """When the next file is not decoded yet, the indexer embeds what it holds (>= a quarter batch);
     a batch is still committed whole, and every file gets its own embedding."""
-    names = [f"p{k:02d}.jpg" for k in range(12)]
-    files(tmp_path / "lib", names)
-    store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
-    sizes: list[int] = []
+    files(tmp_path / "lib", [f"p{k:02d}.jpg" for k in range(12)])
+    store, (emb, sizes) = Store(tmp_path / "db.sqlite"), counting_embedder()
+    # One worker handing out one file at a time is slower than the consumer: it waits often.
+    with DecodePool(DecodeJob(min_side=32, decoder=SLOW), workers=1) as pool:
+        s = run_to_end(index(store, emb, [tmp_path / "lib"], batch_size=8, workers=1, pool=pool))
+    assert s.embedded == 12 and sum(sizes) == 12
+    assert 2 <= sizes[0] < 8 and len(sizes) > 2, sizes  # early parts of a batch, of at least 8 // 4 files
+    assert_each_vector_is_its_files(store, emb, 12)  # the parts are stitched back in order
+
+
+def counting_embedder() -> tuple[FakeEmbedder, list[int]]:
+    """A FakeEmbedder that records the size of every model call."""
+    emb, sizes = FakeEmbedder(), []
     real = emb.embed_pixels
 
     def counting(pixels):
@@ -172,18 +181,19 @@ def test_the_model_starts_on_the_first_decoded_files_without_waiting_for_a_whole
         return real(pixels)
 
     emb.embed_pixels = counting
-    # One worker handing out one file at a time is slower than the consumer: it waits often.
-    with DecodePool(DecodeJob(min_side=32, decoder=SLOW), workers=1) as pool:
-        s = run_to_end(index(store, emb, [tmp_path / "lib"], batch_size=8, workers=1, pool=pool))
-    assert s.embedded == 12 and sum(sizes) == 12
-    assert 2 <= sizes[0] < 8 and len(sizes) > 2, sizes  # early parts of a batch, of at least 8 // 4 files
-    # every stored vector is its own file's, not a neighbour's: the parts are stitched back in order
+    return emb, sizes
+
+
+def assert_each_vector_is_its_files(store: Store, emb: FakeEmbedder, n: int) -> None:
+    """Every stored vector is its own file's, not a neighbour's."""
     rows = store.conn.execute(
         "SELECT i.path, e.vec_f16 FROM images i JOIN embeddings e ON e.image_id = i.id"
     ).fetchall()
-    assert len(rows) == 12
+    assert len(rows) == n
     for path, blob in rows:
-        want = real(emb.preprocess(open_image(Path(path), min_side=32).image)[None])[0]
+        want = FakeEmbedder.embed_pixels(
+            emb, emb.preprocess(open_image(Path(path), min_side=32).image)[None]
+        )[0]
         np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)
 
 
@@ -206,24 +216,10 @@ def test_after_an_early_part_the_model_gets_whole_batches_across_commits(tmp_pat
     of its batch as a small call of its own: later calls take `batch_size` rows across commit boundaries,
     commits still hold `batch_size` files each, and every file gets its own vector."""
     files(tmp_path / "lib", [f"p{k:02d}.jpg" for k in range(20)])
-    store, emb = Store(tmp_path / "db.sqlite"), FakeEmbedder()
-    sizes: list[int] = []
-    real = emb.embed_pixels
-
-    def counting(pixels):
-        sizes.append(len(pixels))
-        return real(pixels)
-
-    emb.embed_pixels = counting
+    store, (emb, sizes) = Store(tmp_path / "db.sqlite"), counting_embedder()
     pool = ScriptedPool(emb.preprocess, waits={3})
     job = index(store, emb, [tmp_path / "lib"], batch_size=8, workers=1, pool=pool)
     committed = [p.done for p in job if p.phase == "embed" and p.done]  # after each commit
     assert sizes == [3, 8, 8, 1], sizes  # the old rule: [3, 5, 8, 4] (the rest of each batch on its own)
     assert committed == [8, 16, 20], committed
-    rows = store.conn.execute(
-        "SELECT i.path, e.vec_f16 FROM images i JOIN embeddings e ON e.image_id = i.id"
-    ).fetchall()
-    assert len(rows) == 20
-    for path, blob in rows:
-        want = real(emb.preprocess(open_image(Path(path), min_side=32).image)[None])[0]
-        np.testing.assert_allclose(np.frombuffer(blob, np.float16), want, atol=2e-3)
+    assert_each_vector_is_its_files(store, emb, 20)
