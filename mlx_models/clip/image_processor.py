@@ -18,20 +18,10 @@ from PIL import Image
 from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
 from ..common.reduced import reduction, source_box
+from ..common.rgb import to_rgb
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB copy of `image`; transparency is composited onto white, as transformers does."""
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return (
-        image if image.mode == "RGB" else image.convert("RGB")
-    )  # no copy of an RGB photo (it is not changed)
 
 
 def shortest_edge_size(height: int, width: int, size: int) -> tuple[int, int]:

@@ -18,20 +18,11 @@ from PIL import Image
 from ..common.config import read_image_processor_config
 from ..common.errors import ConfigError
 from ..common.reduced import reduction, source_box
+from ..common.rgb import to_rgb
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 _RESAMPLE = {0: Image.Resampling.NEAREST, 1: Image.Resampling.LANCZOS, 2: Image.Resampling.BILINEAR,
              3: Image.Resampling.BICUBIC, 4: Image.Resampling.BOX, 5: Image.Resampling.HAMMING}  # fmt: skip
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """transformers' convert_to_rgb: transparency is composited onto white, not dropped."""
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return (
-        image if image.mode == "RGB" else image.convert("RGB")
-    )  # no copy of an RGB photo (it is not changed)
 
 
 @dataclass(frozen=True)
