@@ -196,8 +196,8 @@ class ExactPath:
     def answered(self, state: StoreState) -> None:
         """After an answer: decide on a CPU device; on a GPU start a background copy of the store's
         vectors unless one is current, being built, or the index was chosen."""
-        if self.choice is None and self._device() != "gpu":
-            self.choice = choose_path(self._device())
+        if self.choice is None and (device := self._device()) != "gpu":
+            self.choice = choose_path(device)
         if self.choice is not None and not self.choice.exact:
             return
         if self._building or (self._ready is not None and self._ready[1] == state):

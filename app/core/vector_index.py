@@ -344,24 +344,29 @@ class VectorIndex:
         qr = q @ self._rot if self._rot is not None else q
         return np.ascontiguousarray(qr[: self.split]), np.ascontiguousarray(qr[self.split :])
 
-    def _prefix_scores(self, q_pre: tuple[np.ndarray, float], pos: np.ndarray | None = None) -> np.ndarray:
-        """Approximate prefix terms of every row (pos None) or of the rows `pos`."""
-        q8, s_q = q_pre
+    def _block_scores(
+        self,
+        block: np.ndarray,
+        scales: np.ndarray,
+        q: tuple[np.ndarray, float],
+        pos: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One block's (prefix or rest) terms of every row (pos None) or of the rows `pos`."""
+        q8, s_q = q
         if pos is None:
-            out = scan(self._pre[: self._n], q8)
-            out *= self._sp[: self._n]
+            out = scan(block[: self._n], q8)
+            out *= scales[: self._n]
         else:
-            out = scan(self._pre, q8, pos)
-            out *= self._sp[pos]
+            out = scan(block, q8, pos)
+            out *= scales[pos]
         out *= s_q
         return out
 
+    def _prefix_scores(self, q_pre: tuple[np.ndarray, float], pos: np.ndarray | None = None) -> np.ndarray:
+        return self._block_scores(self._pre, self._sp, q_pre, pos)
+
     def _rest_scores(self, pos: np.ndarray, q_rest: tuple[np.ndarray, float]) -> np.ndarray:
-        q8, s_q = q_rest
-        out = scan(self._rest, q8, pos)
-        out *= self._sr[pos]
-        out *= s_q
-        return out
+        return self._block_scores(self._rest, self._sr, q_rest, pos)
 
     def search(self, q: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> Candidates:
         """Top-k rows by approximate inner product with the normalised query `q` (d,).
