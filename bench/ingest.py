@@ -1,6 +1,6 @@
 """Ingest benchmark: end-to-end indexing vs the model alone vs a naive per-image loop.
 
-    python bench/ingest.py [--quick] [--n 300] [--backends mlx,torch] [--cache DIR]
+    python bench/ingest.py [--quick] [--n 300] [--backends mlx,torch] [--cache DIR] [--policies idle,nice10]
 
 Generates (once, cached) large 4000x3000 JPEGs, some with EXIF orientation, and a ViT-B/32-sized
 random CLIP (HF folder for torch, converted MLX folder for mlx). For each backend, as a fresh
@@ -12,7 +12,10 @@ see the same machine load, it reports the median images/s of
                the worker processes, embed, store commits (the pool's start-up is not in it: it ran
                while the model loaded; its cost is printed on the isolation line);
   naive        a full-resolution decode + preprocess + embed, one image at a time.
-Targets: end-to-end >= 0.9x model-only and >= 1.5x naive. The bench also prints the isolation
+Targets: end-to-end >= 0.9x model-only and >= 1.5x naive. Each backend's line says the priority the
+decode workers ran at (app.core.decode_sched). --policies adds a same-process A/B of worker priorities
+(idle: SCHED_IDLE, niceN: nice +N), interleaved with model-only runs, every repeat's ratio printed so
+that the noise shows. The bench also prints the isolation
 overhead (the same JPEGs decoded by the worker processes vs by threads in this process, and the
 pool's cold start) and per-format decode times (a real photo at 6 Mpx, in every format we read).
 Heavy imports live inside the functions: spawned decode workers import this file as their main
@@ -82,13 +85,15 @@ def model_only(emb: Embedder, n: int, batch: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def end_to_end(emb: Embedder, folder: Path, n: int, batch: int, workers: int | None) -> float:
+def end_to_end(
+    emb: Embedder, folder: Path, n: int, batch: int, workers: int | None, pool: Any = None
+) -> float:
     from app.core.indexer import index
     from app.core.store import Store
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
         t = time.perf_counter()
-        job = index(store, emb, [folder], batch_size=batch, workers=workers)
+        job = index(store, emb, [folder], batch_size=batch, workers=workers, pool=pool)
         while True:  # the job returns its summary
             try:
                 next(job)
@@ -179,6 +184,53 @@ def isolation_overhead(emb: Embedder, paths: list[Path], workers: int) -> tuple[
     return threads, len(paths) / (t2 - t1), t1 - t0, cpu_per_image
 
 
+def worker_priority(emb: Embedder, workers: int) -> str:
+    """The priority that the indexer's (kept) decode workers for `emb` asked for and got."""
+    from app.core.decode_pool import pool_for
+    from app.core.indexer import DECODE_TIMEOUT_S, decode_job
+
+    job = decode_job(emb)
+    with pool_for(job, workers, DECODE_TIMEOUT_S) as pool:
+        return f"asked {job.priority.describe()}, got {pool.applied}"
+
+
+def policy_ab(
+    emb: Embedder, folder: Path, n: int, batch: int, workers: int, policies: list[str], repeats: int
+) -> None:
+    """End-to-end with each worker priority; each run paired with a model-only run just before it (the
+    policies' order rotates per repeat). Prints every pair's e2e/model, so that the noise shows."""
+    from dataclasses import replace
+
+    from app.core.decode_pool import DecodePool
+    from app.core.decode_sched import Priority
+    from app.core.indexer import DECODE_NICE, DECODE_TIMEOUT_S, decode_job
+
+    def priority(name: str) -> Priority:
+        return Priority(idle_class=True, nice=DECODE_NICE) if name == "idle" else Priority(nice=int(name[4:]))
+
+    pools = {
+        p: DecodePool(replace(decode_job(emb), priority=priority(p)), workers, DECODE_TIMEOUT_S)
+        for p in policies
+    }
+    try:
+        for p in policies:  # each pool's start (not timed), and its workers report what they got
+            end_to_end(emb, folder, n, batch, workers, pools[p])
+        ratios: dict[str, list[float]] = {p: [] for p in policies}
+        for r in range(repeats):
+            for p in policies[r % len(policies) :] + policies[: r % len(policies)]:
+                m = model_only(emb, n, batch)
+                ratios[p].append(end_to_end(emb, folder, n, batch, workers, pools[p]) / m)
+        for p in policies:
+            runs = " ".join(f"{r:.2f}" for r in ratios[p])
+            print(
+                f"  {p:7s} ({pools[p].applied:10s}) e2e/model median {statistics.median(ratios[p]):.3f}"
+                f"   pairs: {runs}"
+            )
+    finally:
+        for pool in pools.values():
+            pool.close()
+
+
 def _probe():
     from PIL import Image
 
@@ -195,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default="mlx,torch")
     ap.add_argument("--naive-n", type=int, default=40, help="images for the (slow) naive loop")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fovea-bench-ingest")
+    ap.add_argument("--policies", default="", help="A/B of worker priorities, e.g. idle,nice10,nice19")
+    ap.add_argument("--ab-repeats", type=int, default=4)
     args = ap.parse_args(argv)
     import mlx_models  # noqa: F401  (prepares the MLX runtime before anything imports mlx.core)
 
@@ -218,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data ready in {time.perf_counter() - t:.1f}s: {n} photos 4000x3000, CLIP ViT-B/32 (random)")
 
     rows = []
+    workers = args.workers or min(4, os.cpu_count() or 1)
     for backend in args.backends.split(","):
         decode_pool.close_shared()  # each backend as a fresh process: its own workers, started anew
         t = time.perf_counter()
@@ -233,14 +288,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((backend, m, e, nv))
         print(
             f"{backend:6s} model-only {m:7.1f} img/s | end-to-end {e:7.1f} img/s | naive {nv:7.1f} img/s"
-            f"   (model load {load_s:.1f} s; load average {os.getloadavg()[0]:.1f})",
+            f"   (model load {load_s:.1f} s; load average {os.getloadavg()[0]:.1f})"
+            f"\n       decode workers: {worker_priority(emb, workers)}",
             flush=True,
         )
+        if args.policies:
+            print(f"{backend} worker priority A/B, {args.ab_repeats} interleaved repeats:")
+            policy_ab(emb, folder, n, args.batch_size, workers, args.policies.split(","), args.ab_repeats)
+            print(f"       (load average {os.getloadavg()[0]:.1f})", flush=True)
     print("\nbackend  e2e/model (>=0.9)  e2e/naive (>=1.5)")
     for backend, m, e, nv in rows:
         print(f"{backend:8s} {e / m:17.2f}  {e / nv:17.2f}")
 
-    workers = args.workers or min(4, os.cpu_count() or 1)
     emb = open_embedder(mlx_dir, "mlx")
     th, pl, start, cpu = isolation_overhead(emb, paths[: min(n, 80)], workers)
     print(

@@ -5,7 +5,8 @@ files; in a thread that takes the whole app down. Here each worker process gets 
 time and sends back one small, model-size array per file (the model's preprocessed input when the
 embedder's image processor can travel, else the draft-reduced RGB). A worker that dies costs the
 file it was on ("decoder crashed"), one past the per-file limit is killed ("decoder timed out after
-N s"); its other files go to a fresh worker. Python warnings and whatever native code writes to the
+N s"; time spent waiting for a core does not count, see app.core.decode_sched); its other files go to
+a fresh worker. Python warnings and whatever native code writes to the
 worker's stderr are captured per file into `notes`, never printed on the terminal.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.decode_sched import Priority, apply_priority, out_of_time, read_run_wait
 from app.core.errors import FoveaError
 
 NOTES_MAX = 2000  # characters of captured messages kept per file
@@ -48,7 +50,7 @@ class DecodeJob:
     # the photo's upright size, of which a draft-decoded image is a reduction (see mlx_models.common.reduced).
     preprocess: Callable[..., np.ndarray] | None = None
     decoder: str = "app.core.decode:open_image"  # module:function; tests inject misbehaving ones
-    nice: int = 0  # added to the workers' nice value (lower priority): the indexer's yield to the model
+    priority: Priority = Priority()  # the indexer's yield to the model (app.core.decode_sched)
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,9 @@ def _worker(conn: Connection, preload: tuple[str, ...] = ()) -> None:
         job: DecodeJob = conn.recv()
     except EOFError:  # a spare that was never used
         return
-    if job.nice and hasattr(os, "nice"):
-        os.nice(job.nice)
+    applied = apply_priority(job.priority)
     decode = _load(job.decoder)
-    conn.send(("ready", None))  # imports done: from here on, a death is the file's fault
+    conn.send(("ready", applied))  # imports done: from here on, a death is the file's fault
     while True:
         try:
             paths = conn.recv()
@@ -146,15 +147,28 @@ class _Slot:
     proc: Any
     conn: Connection
     held: deque[int] = field(default_factory=deque)
-    deadline: float = 0.0  # when the file it is on now runs out of time
+    started: float = 0.0  # when the file it is on now started (monotonic)
+    limit: float = 0.0  # that file's limit, in time not spent waiting for a core
+    waited0: float | None = None  # the worker's run-queue wait when that file started (None: unknown)
+    deadline: float = 0.0  # the earliest it can run out of time: started + limit + the wait seen so far
     answered: bool = False  # said it is ready (a worker that never does could not start at all)
 
 
 class DecodePool:
     """`workers` decode processes; `run(paths)` yields (index, Outcome) in order, `depth` at most ahead."""
 
-    def __init__(self, job: DecodeJob, workers: int, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        job: DecodeJob,
+        workers: int,
+        timeout_s: float = 60.0,
+        run_wait: Callable[[int], float | None] = read_run_wait,
+    ) -> None:
         self.job, self.timeout_s = job, timeout_s
+        self._run_wait = run_wait  # seconds a process has waited for a core (tests inject a starved one)
+        self.applied: str | None = (
+            None  # the priority the workers report they got (Priority.describe's words)
+        )
         self._slots = [self._start() for _ in range(max(1, workers))]
         self.restarts = 0
         self._silent_deaths = 0  # fresh workers in a row that died before answering once
@@ -264,8 +278,9 @@ class DecodePool:
                     nxt += 1
                 if batch:
                     slot.held.extend(batch)
-                    wait_s = self.timeout_s if slot.answered else max(self.timeout_s, STARTUP_S)
-                    slot.deadline = time.monotonic() + wait_s
+                    self._start_file(
+                        slot, self.timeout_s if slot.answered else max(self.timeout_s, STARTUP_S)
+                    )
                     slot.conn.send([(i, str(paths[i])) for i in batch])
             busy = [s for s in self._slots if s.held]
             if not busy:
@@ -286,7 +301,7 @@ class DecodePool:
                     code = slot.proc.exitcode
                     how = f"signal {-code}" if code < 0 else f"exit code {code}"
                     self._replace(slot, st, retry, f"decoder crashed ({how})")
-                elif time.monotonic() > slot.deadline:
+                elif time.monotonic() > slot.deadline and self._out_of_time(slot):
                     self._replace(slot, st, retry, f"decoder timed out after {self.timeout_s:g} s")
 
     def _drain(self, slot: _Slot, st: _RunState) -> bool:
@@ -299,12 +314,26 @@ class DecodePool:
             if idx == "ready":
                 slot.answered = True
                 self._silent_deaths = 0
-                slot.deadline = time.monotonic() + self.timeout_s  # its first file starts now
+                self.applied = out
+                self._start_file(slot, self.timeout_s)  # its first file starts now
                 continue
             slot.held.remove(idx)
-            slot.deadline = time.monotonic() + self.timeout_s  # the next file starts now
+            self._start_file(slot, self.timeout_s)  # the next file starts now
             st.put(idx, out)
         return True
+
+    def _start_file(self, slot: _Slot, limit: float) -> None:
+        slot.started, slot.limit = time.monotonic(), limit
+        slot.waited0 = self._run_wait(slot.proc.pid)
+        slot.deadline = slot.started + limit
+
+    def _out_of_time(self, slot: _Slot) -> bool:
+        """Past its deadline: has the file had `limit` of time running or blocked? If the worker was
+        starved meanwhile (low priority on a busy machine), the deadline moves by the wait."""
+        now = self._run_wait(slot.proc.pid)
+        waited = None if now is None or slot.waited0 is None else now - slot.waited0
+        slot.deadline = slot.started + slot.limit + max(waited or 0.0, 0.0)
+        return out_of_time(time.monotonic() - slot.started, waited, slot.limit)
 
     def _replace(self, slot: _Slot, st: _RunState, retry: deque[int], reason: str) -> None:
         """The file the worker was on fails with `reason`; the rest of its chunk goes to a fresh worker."""

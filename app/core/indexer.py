@@ -21,6 +21,7 @@ from app.core import decode_pool, text_index
 from app.core.backends import Embedder
 from app.core.contracts import JobKind, JobProgress
 from app.core.decode_pool import DecodeJob, DecodePool, Failed, pool_for
+from app.core.decode_sched import priority_here
 from app.core.embed_engine import EmbedEngine, embed_with
 from app.core.jobs import progress as job_progress
 from app.core.library import Changes, RootScan, WalkOptions, apply_changes, scan_root
@@ -87,6 +88,7 @@ def prestart_decoders(workers: int | None = None) -> None:
 
 # Decoding a photo costs a fraction of embedding it: at a lower priority the workers fill the queue in the
 # model's gaps (its single-threaded ops) instead of taking cores from it on a small machine (2 cores).
+# On Linux they run in the idle class instead, where the pool can read their run-queue wait (decode_sched).
 DECODE_NICE = 10
 
 
@@ -102,7 +104,7 @@ def decode_job(embedder: Embedder) -> DecodeJob:
     return DecodeJob(
         min_side=DRAFT_FACTOR * model_input_side(embedder),
         preprocess=_shippable_preprocess(embedder),
-        nice=DECODE_NICE,
+        priority=priority_here(DECODE_NICE),
     )
 
 

@@ -1,7 +1,7 @@
 """Decoders that misbehave on purpose, run inside decode workers (app.core.decode_pool) by tests.
 
 The file name says what happens: 'segfault' kills the worker with SIGSEGV, 'abort' calls abort(),
-'hang' never returns, 'vanish' deletes the file first (as a user might mid-run), 'noisy' writes native-style messages to fd 2 and raises a Python warning;
+'hang' never returns, 'sleepy' takes 2 s (a slow file, or one starved of CPU), 'vanish' deletes the file first (as a user might mid-run), 'noisy' writes native-style messages to fd 2 and raises a Python warning;
 anything else is decoded normally.
 """
 
@@ -24,6 +24,8 @@ def decode(path: Path, min_side: int | None = None) -> Decoded:
         os.abort()
     if "hang" in name:
         time.sleep(3600)
+    if "sleepy" in name:
+        time.sleep(2)
     if "vanish" in name and path.exists():
         path.unlink()
     if "noisy" in name:
