@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             es.append(end_to_end(emb, folder, n, args.batch_size, args.workers))
         m, e = statistics.median(ms), statistics.median(es)
         nv = statistics.median(naive(emb, paths[: min(n, naive_n)]) for _ in range(min(repeats, 2)))
-        rows.append((backend, m, e, nv))
+        rows.append((backend, m, e, nv, [x / y for x, y in zip(es, ms, strict=True)]))
         print(
             f"{backend:6s} model-only {m:7.1f} img/s | end-to-end {e:7.1f} img/s | naive {nv:7.1f} img/s"
             f"   (model load {load_s:.1f} s; load average {os.getloadavg()[0]:.1f})"
@@ -296,9 +296,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend} worker priority A/B, {args.ab_repeats} interleaved repeats:")
             policy_ab(emb, folder, n, args.batch_size, workers, args.policies.split(","), args.ab_repeats)
             print(f"       (load average {os.getloadavg()[0]:.1f})", flush=True)
-    print("\nbackend  e2e/model (>=0.9)  e2e/naive (>=1.5)")
-    for backend, m, e, nv in rows:
-        print(f"{backend:8s} {e / m:17.2f}  {e / nv:17.2f}")
+    print(
+        "\nbackend  e2e/model (>=0.9)  e2e/naive (>=1.5)   e2e/model of each repeat (run after its model-only)"
+    )
+    for backend, m, e, nv, pairs in rows:
+        print(f"{backend:8s} {e / m:17.2f}  {e / nv:17.2f}   {' '.join(f'{r:.2f}' for r in pairs)}")
 
     emb = open_embedder(mlx_dir, "mlx")
     th, pl, start, cpu = isolation_overhead(emb, paths[: min(n, 80)], workers)

@@ -67,17 +67,19 @@ def read_run_wait(pid: int, proc: Path = Path("/proc")) -> float | None:
     """Seconds the threads of process `pid` have waited on a run queue, summed; None where unreadable.
 
     schedstat is 'cpu-ns wait-ns timeslices' per thread. A thread that exits takes its share with it,
-    so the sum can fall: callers clamp (`out_of_time`)."""
+    so the sum can fall: callers clamp (`out_of_time`). Kernels before 5.14 without schedstats or delay
+    accounting show the file but never count: no timeslices at all means unknown, not "never waited"."""
     try:
         tasks = list((proc / str(pid) / "task").iterdir())
-        total = 0
+        wait_ns = slices = 0
         for t in tasks:
             try:
-                total += int((t / "schedstat").read_text().split()[1])
+                _, wait, n = (int(x) for x in (t / "schedstat").read_text().split()[:3])
             except FileNotFoundError:  # the thread exited meanwhile
                 continue
-        return total / 1e9 if tasks else None
-    except (OSError, ValueError, IndexError):
+            wait_ns, slices = wait_ns + wait, slices + n
+        return wait_ns / 1e9 if slices else None
+    except (OSError, ValueError):
         return None
 
 
