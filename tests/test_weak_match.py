@@ -105,6 +105,44 @@ def test_a_model_folder_carries_its_calibration(tmp_path):
     assert calibration_for(tmp_path).text == WeakMatchRule(0.7, 0.1, None, 5)
 
 
+def test_a_library_gets_the_rules_calibrated_nearest_its_size(tmp_path):
+    main_pair = (
+        WeakMatchRule(0.7, 0.1, 2.0, 5, 300),
+        WeakMatchRule(0.8, 0.2, 2.4, 3, 300, min_label_support=2.0),
+    )
+    small = (
+        WeakMatchRule(0.6, 0.0, 0.3, 2, 120),
+        WeakMatchRule(0.7, 0.2, 0.8, 1, 120, min_label_support=1.0),
+    )
+    large = (
+        WeakMatchRule(0.72, 0.15, 7.2, 15, 900),
+        WeakMatchRule(0.8, 0.2, 5.6, 9, 900, min_label_support=8.0),
+    )
+    cal = WeakMatchCalibration(*main_pair, (small, large))
+    assert cal.rule("text") == main_pair[0] and cal.rule("image", 300) == main_pair[1]
+    assert cal.rule("text", 180) == small[0]  # nearer 120 than 300 on a log scale
+    assert cal.rule("text", 200) == main_pair[0].for_library(200)  # nearer 300: scaled down from it
+    assert cal.rule("image", 5000) == large[1]  # above the largest size: its rule as calibrated
+    assert cal.rule("text", 700) == large[0].for_library(700) and cal.rule("text", 700).support_hits == 12
+    assert cal.rule("text", 60) == small[0].for_library(60) and cal.rule("text", 60).support_hits == 1
+    assert cal.rule("image", 0) == small[1].for_library(0)  # an empty library: the smallest, scaled
+    (tmp_path / "config.json").write_text(json.dumps({"fovea": {"weak_match": cal.to_json()}}))
+    assert calibration_for(tmp_path) == cal
+    # A folder calibrated at one size only applies it, scaled down, to every library.
+    one = WeakMatchCalibration(*main_pair)
+    assert "by_size" not in one.to_json() and one.rule("text", 5000) == main_pair[0]
+    assert one.rule("text", 120) == main_pair[0].for_library(120)
+
+
+def test_hits_read_grow_with_the_library():
+    from training.weak_match import hits_for
+
+    assert hits_for(300) == {"text": 5, "image": 3, "label": 5}
+    assert hits_for(120) == {"text": 2, "image": 1, "label": 2}
+    assert hits_for(900) == {"text": 15, "image": 9, "label": 15}
+    assert hits_for(10) == {"text": 1, "image": 1, "label": 1}
+
+
 @pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundled demo model is missing")
 def test_cli_flags_absent_classes_and_keeps_present_ones_strong(tmp_path, capsys, monkeypatch):
     from training.scenes import render

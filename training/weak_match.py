@@ -1,8 +1,9 @@
 """Calibrate a model folder's weak-match rule on generated scenes and record it in its config.json.
 
-    python -m training.weak_match resources/models/fovea-demo-clip [--seeds 101 102 103] [--dry-run]
+    python -m training.weak_match resources/models/fovea-demo-clip [--seeds 101 102 103] [--sizes 300 120 900] [--dry-run]
 
-Each seed draws a library of generated scenes lacking some colour+shape classes; the queries are
+Each seed draws a library of generated scenes lacking some colour+shape classes, at each library size
+(the rule counts hits, so it is fitted per size; a library gets the size nearest its own); the queries are
 every class prompt ("a red circle": present or absent in that library), out-of-vocabulary text
 ("a dog", "zzzz qqq": nothing in the library), and single-shape query images (their class alone in
 some library scene, or absent). The rule (app/core/weak_match.py) is fitted to flag the most absent
@@ -76,12 +77,17 @@ def measure_draw(
     n: int = 300,
     n_images: int = 80,
     render_size: int = 256,
+    n_absent: int = 14,
+    hits: dict[str, int] | None = None,
 ) -> list[QueryOutcome]:
-    """Top score and lift of every query on one scene draw (truth from the generator)."""
+    """Top score and lift of every query on one scene draw (truth from the generator). `hits`: how many
+    top hits each support reads ("text", "image" and the image queries' "label" support; by default
+    SUPPORT_HITS and its text count), as `WeakMatchRule.for_library` scales them for `n` images."""
     from training.scenes import class_prompts, make_scenes, render
 
     embed = embedder.embed_images
-    scenes, _ = scene_draw(seed, n)
+    hits = {**SUPPORT_HITS, "label": SUPPORT_HITS["text"], **(hits or {})}
+    scenes, _ = scene_draw(seed, n, n_absent)
     lib = np.concatenate(
         [embed([render(s, render_size) for s in scenes[i : i + 64]]) for i in range(0, len(scenes), 64)]
     )
@@ -95,7 +101,7 @@ def measure_draw(
     q = embedder.embed_texts(texts)
     truth = ["present" if any(s.contains(c, k) for s in scenes) else "absent" for (c, k) in prompts]
     truth += ["oov"] * len(OOV_QUERIES)
-    out += _outcomes(lib, q, text_neutral, refs, "text", truth, texts)
+    out += _outcomes(lib, q, text_neutral, refs, "text", truth, texts, hits)
     image_neutral = neutral_vectors(embedder, "image")
     queries = make_scenes(seed + 10_000, n_images, n_shapes=1)
     qv = embed([render(s, render_size) for s in queries])
@@ -111,7 +117,7 @@ def measure_draw(
             else "image-absent"
         )
     names = [f"{s.shapes[0].colour} {s.shapes[0].kind}" for s in queries]
-    out += _outcomes(lib, qv, image_neutral, refs, "image", kinds, names)
+    out += _outcomes(lib, qv, image_neutral, refs, "image", kinds, names, hits)
     return out
 
 
@@ -123,20 +129,21 @@ def _outcomes(
     kind: str,
     kinds: list[str],
     names: list[str],
+    hits: dict[str, int],
 ) -> list[QueryOutcome]:
     s = lib @ q.T  # (n_lib, n_q)
     order = np.argsort(-s, axis=0, kind="stable")  # as the engine ranks its pool
     best = order[0]
     top = s[best, np.arange(q.shape[0])]
     lift = lifts(lib[best], top, neutral)
-    m = SUPPORT_HITS[kind]
+    m = hits[kind]
     support = [refs.support(kind, q[j], lib[order[:m, j]]) for j in range(q.shape[0])]
     label_support: dict[str, float] = {}  # per label: its text support in this library
     for su in support:
         if kind == "image" and su.query_label not in label_support:
             v = refs.vector(su.query_label)
-            hits = lib[np.argsort(-(lib @ v), kind="stable")[: SUPPORT_HITS["text"]]]
-            label_support[su.query_label] = refs.text_support(v, hits).value
+            best_for_label = lib[np.argsort(-(lib @ v), kind="stable")[: hits["label"]]]
+            label_support[su.query_label] = refs.text_support(v, best_for_label).value
     return [
         QueryOutcome(k, nm, float(t), float(li), su.value, label_support.get(su.query_label, -np.inf))
         for k, nm, t, li, su in zip(kinds, names, top, lift, support, strict=True)
@@ -195,36 +202,58 @@ def rows(outcomes: Iterable[QueryOutcome], kinds: Iterable[str]) -> np.ndarray:
     return np.array(out, np.float64).reshape(-1, 4)
 
 
-def calibrate(embedder, seeds: Iterable[int] = CALIBRATION_SEEDS, n: int = 300) -> WeakMatchCalibration:
-    """Fit the text and image rules on the scene draws (libraries of `n` scenes) of `seeds`."""
-    outcomes = [o for seed in seeds for o in measure_draw(embedder, seed, n)]
-    text = fit_rule(
-        rows(outcomes, ["present"]),
-        rows(outcomes, TEXT_NEGATIVE),
-        MAX_PRESENT_FLAGGED,
-        SUPPORT_HITS["text"],
-        n,
-    )
-    image = fit_rule(
-        rows(outcomes, ["image-present"]),
-        rows(outcomes, IMAGE_NEGATIVE),
-        MAX_PRESENT_FLAGGED,
-        SUPPORT_HITS["image"],
-        n,
-        label_hits=SUPPORT_HITS["text"],
-    )
-    return WeakMatchCalibration(text, image)
+# Library sizes the rules are calibrated at: the support tests count hits, and a 120-image library holds
+# about a third of the images of any subject a 300-image one does, a 900-image one three times as many.
+CALIBRATION_SIZES = (300, 120, 900)
+
+
+def hits_for(n: int, anchor: int = 300) -> dict[str, int]:
+    """How many top hits each support reads in a library of n images: SUPPORT_HITS at `anchor` images,
+    in proportion elsewhere (at least one), so a larger library's recurring subject still fills them."""
+    return {
+        kind: max(1, round(h * n / anchor))
+        for kind, h in {**SUPPORT_HITS, "label": SUPPORT_HITS["text"]}.items()
+    }
+
+
+def calibrate(
+    embedder, seeds: Iterable[int] = CALIBRATION_SEEDS, sizes: Iterable[int] = CALIBRATION_SIZES
+) -> WeakMatchCalibration:
+    """Fit the text and image rules on the scene draws of `seeds`, for libraries of each of `sizes`
+    (the first is the main pair, the others go to `by_size`)."""
+    pairs = []
+    for n in sizes:
+        hits = hits_for(n)
+        outcomes = [o for seed in seeds for o in measure_draw(embedder, seed, n, hits=hits)]
+        text = fit_rule(
+            rows(outcomes, ["present"]),
+            rows(outcomes, TEXT_NEGATIVE),
+            MAX_PRESENT_FLAGGED,
+            hits["text"],
+            n,
+        )
+        image = fit_rule(
+            rows(outcomes, ["image-present"]),
+            rows(outcomes, IMAGE_NEGATIVE),
+            MAX_PRESENT_FLAGGED,
+            hits["image"],
+            n,
+            label_hits=hits["label"],
+        )
+        pairs.append((text, image))
+    return WeakMatchCalibration(*pairs[0], tuple(pairs[1:]))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path)
     p.add_argument("--seeds", type=int, nargs="+", default=list(CALIBRATION_SEEDS))
+    p.add_argument("--sizes", type=int, nargs="+", default=list(CALIBRATION_SIZES), help="library sizes")
     p.add_argument("--dry-run", action="store_true", help="print, do not write config.json")
     a = p.parse_args(argv)
     from app.core.backends import open_embedder
 
-    cal = calibrate(open_embedder(a.folder, "mlx"), a.seeds)
+    cal = calibrate(open_embedder(a.folder, "mlx"), a.seeds, a.sizes)
     print(json.dumps(cal.to_json(), indent=1))
     if not a.dry_run:
         path = a.folder / "config.json"

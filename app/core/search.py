@@ -190,14 +190,16 @@ class SearchEngine:
         measured = self.embedder.weak_cosine  # from the model folder, when it has one
         return float(measured.get(kind, weak_threshold(self.embedder.model_type, kind)))
 
-    def rule(self, kind: QueryKind) -> WeakMatchRule:
-        """The weak-match rule in force: an explicit threshold alone, else the model folder's calibration
-        (app.core.weak_match), else the family's cosine threshold with the default support cut (an
-        in-memory embedder without a folder has no vocabulary to read labels from: threshold alone)."""
+    def rule(self, kind: QueryKind, n_images: int | None = None) -> WeakMatchRule:
+        """The weak-match rule in force (for a library of n images when n is given): an explicit threshold
+        alone, else the model folder's calibration (app.core.weak_match), else the family's cosine
+        threshold with the default support cut (an in-memory embedder without a folder has no vocabulary
+        to read labels from: threshold alone)."""
         if self._weak_override is None and self.weak_match is not None:
-            return self.weak_match.rule(kind)
+            return self.weak_match.rule(kind, n_images)
         if self._weak_override is None and self.embedder.folder is not None:
-            return default_rule(self.threshold(kind), kind)
+            rule = default_rule(self.threshold(kind), kind)
+            return rule if n_images is None else rule.for_library(n_images)
         return WeakMatchRule(self.threshold(kind), -np.inf)
 
     def _support(
@@ -312,7 +314,7 @@ class SearchEngine:
         if exclude is not None:
             allowed = allowed[allowed != exclude] if allowed is not None else None
         # The per-query rule (is the best hit a real match?) for the images this search ranks.
-        rule = self.rule(kind).for_library(len(allowed) if allowed is not None else len(self.index))
+        rule = self.rule(kind, len(allowed) if allowed is not None else len(self.index))
         pool = self._candidates(vec, max(self.rescore, 4 * k) + (exclude is not None), allowed)
         ids = pool.ids[pool.ids != exclude] if exclude is not None else pool.ids
         if len(ids) == 0:

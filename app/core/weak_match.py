@@ -221,18 +221,36 @@ def default_rule(min_top: float, kind: QueryKind) -> WeakMatchRule:
 
 @dataclass(frozen=True)
 class WeakMatchCalibration:
+    """The rules of a model folder: one pair calibrated at `text.support_library` images, and optionally
+    more pairs calibrated on libraries of other sizes (`by_size`). The support tests count hits, and what
+    a count means depends on how many images of a subject a library can hold, so a library gets the pair
+    calibrated nearest its size (on a log scale), scaled down to it (`WeakMatchRule.for_library`)."""
+
     text: WeakMatchRule
     image: WeakMatchRule
+    by_size: tuple[tuple[WeakMatchRule, WeakMatchRule], ...] = ()
 
-    def rule(self, kind: QueryKind) -> WeakMatchRule:
-        return self.text if kind == "text" else self.image
+    def rule(self, kind: QueryKind, n_images: int | None = None) -> WeakMatchRule:
+        """The rule of a query kind; for a library of n images when n is given."""
+        pairs = [(self.text, self.image), *self.by_size]
+        if n_images is None:
+            text, image = pairs[0]
+        else:
+            n = max(n_images, 1)
+            text, image = min(pairs, key=lambda p: abs(np.log(n / max(p[0].support_library, 1))))
+        chosen = text if kind == "text" else image
+        return chosen if n_images is None else chosen.for_library(n_images)
 
     def to_json(self) -> dict:
-        return {"text": asdict(self.text), "image": asdict(self.image)}
+        d: dict = {"text": asdict(self.text), "image": asdict(self.image)}
+        if self.by_size:
+            d["by_size"] = [{"text": asdict(t), "image": asdict(i)} for t, i in self.by_size]
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> WeakMatchCalibration:
-        return cls(WeakMatchRule(**d["text"]), WeakMatchRule(**d["image"]))
+        sizes = tuple((WeakMatchRule(**p["text"]), WeakMatchRule(**p["image"])) for p in d.get("by_size", ()))
+        return cls(WeakMatchRule(**d["text"]), WeakMatchRule(**d["image"]), sizes)
 
 
 def lifts(hit_vectors: np.ndarray, scores: np.ndarray, neutral: np.ndarray) -> np.ndarray:
