@@ -11,8 +11,7 @@ present ones. They are rates over queries, so they are read on each library kind
 draw holds only 14 absent text queries: one miss in a draw is 0.071), with a 95% Wilson interval;
 the worst single draw is printed too. The library kinds vary what the calibration held fixed (size,
 render size, how many classes are missing), and the verdict is the worst kind's. The baseline in the
-same run is the single cosine threshold used before (weak_cosine); `rule-v1` is the previous
-calibration's two cuts (score and lift) without the label-support test. Prints per kind, pooled, the
+same run is the single cosine threshold used before (weak_cosine). Prints per kind, pooled, the
 worst draw, and the curve as each cut moves (first kind).
 """
 
@@ -35,8 +34,6 @@ from app.core.weak_match import WeakMatchCalibration, WeakMatchRule, calibration
 from training.weak_match import CALIBRATION_SEEDS, QueryOutcome, measure_draw
 
 HELD_OUT_SEEDS = (2024, 7, 99, 555, 31337, 11, 222, 3333, 44444, 5555)
-# The demo model's calibration before the label-support test (score and lift only, commit 5a94039).
-DEMO_RULE_V1 = WeakMatchCalibration(WeakMatchRule(0.689, 0.1096), WeakMatchRule(0.7949, 0.1784))
 TARGET_FLAGGED, TARGET_PRESENT = 0.95, 0.05
 KINDS = ("present", "absent", "oov", "image-present", "image-partial", "image-absent")
 
@@ -183,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     for lk in library_kinds:
         scaled = for_library(cal, lk.n)
         rules = {"rule": scaled, "baseline": baseline(search_hints(a.model))}
-        if a.model.resolve() == demo_model_dir().resolve():
-            rules["rule-v1"] = for_library(DEMO_RULE_V1, lk.n)
         draws = {
             s: measure_draw(emb, s, lk.n, render_size=lk.render, n_absent=lk.n_absent, hits=hits_read(scaled))
             for s in seeds

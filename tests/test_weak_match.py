@@ -241,16 +241,19 @@ def test_an_uncalibrated_model_folder_flags_a_query_its_hits_are_better_describe
 
 
 @pytest.mark.skipif(not demo_model_dir().is_dir(), reason="the bundled demo model is missing")
-def test_the_demo_calibration_separates_absent_from_present_on_a_fresh_draw(monkeypatch, tmp_path):
-    """Seed 4242 (300 scenes, 80 query images): neither calibration nor bench uses it. The label-support
-    test alone must separate, and the whole rule must too; the bench measures the rates on more draws."""
+def test_the_demo_calibration_separates_absent_from_present_on_fresh_draws(monkeypatch, tmp_path):
+    """Seeds 4242-4244 (300 scenes, 80 query images each): neither calibration nor bench uses them. The
+    label-support test alone must separate, and the whole rule must too. Pooled, since one draw holds
+    only 42 present text queries (one flagged is 0.024); the present bound is a query above the 5%
+    target (7 of 126) so a float flip at a cut cannot fail it. The bench measures more draws."""
     from app.core.backends import open_embedder
     from training.weak_match import measure_draw
 
     monkeypatch.setenv("FOVEA_DATA_DIR", str(tmp_path / "data"))
     cal = calibration_for(demo_model_dir())
     assert cal is not None and cal.text.min_support is not None and cal.image.min_support is not None
-    outcomes = measure_draw(open_embedder(demo_model_dir(), "mlx"), 4242)
+    embedder = open_embedder(demo_model_dir(), "mlx")
+    outcomes = [o for seed in (4242, 4243, 4244) for o in measure_draw(embedder, seed)]
 
     def flagged(kind: str, rule: WeakMatchRule) -> float:
         got = [bool(rule.weak(o.top, o.lift, o.support, o.label_support)) for o in outcomes if o.kind == kind]
@@ -263,6 +266,6 @@ def test_the_demo_calibration_separates_absent_from_present_on_a_fresh_draw(monk
     ):
         rule = cal.rule(query_kind)
         support_only = replace(rule, min_top=-np.inf, min_lift=-np.inf)
-        assert flagged(absent, rule) >= 0.85 and flagged(present, rule) <= 0.05, query_kind
-        assert flagged(absent, support_only) >= 0.85 and flagged(present, support_only) <= 0.05, query_kind
+        assert flagged(absent, rule) >= 0.95 and flagged(present, rule) <= 7 / 126, query_kind
+        assert flagged(absent, support_only) >= 0.95 and flagged(present, support_only) <= 7 / 126, query_kind
     assert flagged("oov", cal.text) == 1.0
