@@ -82,11 +82,11 @@ def measure_draw(
 ) -> list[QueryOutcome]:
     """Top score and lift of every query on one scene draw (truth from the generator). `hits`: how many
     top hits each support reads ("text", "image" and the image queries' "label" support; by default
-    SUPPORT_HITS and its text count), as `WeakMatchRule.for_library` scales them for `n` images."""
+    those of a 300-image library, `hits_for(300)`), as `WeakMatchRule.for_library` scales them."""
     from training.scenes import class_prompts, make_scenes, render
 
     embed = embedder.embed_images
-    hits = {**SUPPORT_HITS, "label": SUPPORT_HITS["text"], **(hits or {})}
+    hits = hits or hits_for(300)
     scenes, _ = scene_draw(seed, n, n_absent)
     lib = np.concatenate(
         [embed([render(s, render_size) for s in scenes[i : i + 64]]) for i in range(0, len(scenes), 64)]
