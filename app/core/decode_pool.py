@@ -166,9 +166,8 @@ class DecodePool:
     ) -> None:
         self.job, self.timeout_s = job, timeout_s
         self._run_wait = run_wait  # seconds a process has waited for a core (tests inject a starved one)
-        self.applied: str | None = (
-            None  # the priority the workers report they got (Priority.describe's words)
-        )
+        # The priority the workers report they got (Priority.describe's words).
+        self.applied: str | None = None
         self._slots = [self._start() for _ in range(max(1, workers))]
         self.restarts = 0
         self._silent_deaths = 0  # fresh workers in a row that died before answering once
