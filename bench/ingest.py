@@ -13,7 +13,9 @@ see the same machine load, it reports the median images/s of
                while the model loaded; its cost is printed on the isolation line);
   naive        a full-resolution decode + preprocess + embed, one image at a time.
 Targets: end-to-end >= 0.9x model-only and >= 1.5x naive. Each backend's line says the priority the
-decode workers ran at (app.core.decode_sched). --policies adds a same-process A/B of worker priorities
+decode workers ran at (app.core.decode_sched), how busy the cores were (CPU/wall) and whose CPU an image
+cost (this process vs the decode workers): on a machine whose cores the model fills, the ratio cannot
+beat model CPU / (model CPU + decode CPU). --policies adds a same-process A/B of worker priorities
 (idle: SCHED_IDLE, niceN: nice +N), interleaved with model-only runs, every repeat's ratio printed so
 that the noise shows. The bench also prints the isolation
 overhead (the same JPEGs decoded by the worker processes vs by threads in this process, and the
@@ -79,10 +81,11 @@ def model_only(emb: Embedder, n: int, batch: int) -> float:
     side = emb.preprocess(_probe()).shape[0]
     pixels = np.random.default_rng(0).random((batch, side, side, 3), dtype=np.float32)
     emb.embed_pixels(pixels)  # warm-up (graph building, allocator)
-    t = time.perf_counter()
-    for k in range(0, n, batch):
-        emb.embed_pixels(pixels[: min(batch, n - k)])
-    return n / (time.perf_counter() - t)
+    with Usage() as u:
+        for k in range(0, n, batch):
+            emb.embed_pixels(pixels[: min(batch, n - k)])
+    LAST_USAGE["model-only"] = u
+    return n / u.wall
 
 
 def end_to_end(
@@ -92,18 +95,50 @@ def end_to_end(
     from app.core.store import Store
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
-        t = time.perf_counter()
-        job = index(store, emb, [folder], batch_size=batch, workers=workers, pool=pool)
-        while True:  # the job returns its summary
-            try:
-                next(job)
-            except StopIteration as done:
-                summary = done.value
-                break
-        dt = time.perf_counter() - t
+        with Usage() as u:
+            job = index(store, emb, [folder], batch_size=batch, workers=workers, pool=pool)
+            while True:  # the job returns its summary
+                try:
+                    next(job)
+                except StopIteration as done:
+                    summary = done.value
+                    break
     if summary.embedded != n:
         raise SystemExit(f"end-to-end embedded {summary.embedded} of {n} images")
-    return n / dt
+    LAST_USAGE["end-to-end"] = u
+    return n / u.wall
+
+
+class Usage:
+    """Wall time, this process's CPU (all its threads) and its child processes' CPU (the decode workers,
+    read from /proc: they outlive the run, so getrusage cannot see them) over a `with` block.
+    CPU/wall near the number of cores means no core was left idle, whether by work or by spinning."""
+
+    def __enter__(self) -> Usage:
+        self._t, self._cpu, self._kids = time.perf_counter(), time.process_time(), _children_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t
+        self.cpu = time.process_time() - self._cpu
+        self.kids = _children_cpu() - self._kids
+
+
+LAST_USAGE: dict[str, Usage] = {}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's live children; 0 where /proc is absent (macOS)."""
+    me, tick, total = os.getpid(), os.sysconf("SC_CLK_TCK"), 0
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or one that just exited
+        if int(fields[1]) == me:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def naive(emb: Embedder, paths: list[Path]) -> float:
@@ -231,6 +266,18 @@ def policy_ab(
             pool.close()
 
 
+def cpu_line(usage: list[tuple[Usage, Usage]], n: int) -> str:
+    """Medians over the repeats: how busy the cores were, and whose CPU an end-to-end image cost."""
+    med = statistics.median
+    return (
+        f"CPU/wall: model-only {med(m.cpu / m.wall for m, _ in usage):.2f}, "
+        f"end-to-end {med((e.cpu + e.kids) / e.wall for _, e in usage):.2f} on {os.cpu_count()} CPUs | "
+        f"CPU per image: model-only {med(m.cpu for m, _ in usage) / n * 1000:.0f} ms, end-to-end "
+        f"{med(e.cpu for _, e in usage) / n * 1000:.0f} ms in this process + "
+        f"{med(e.kids for _, e in usage) / n * 1000:.1f} ms in the decode workers"
+    )
+
+
 def _probe():
     from PIL import Image
 
@@ -279,17 +326,19 @@ def main(argv: list[str] | None = None) -> int:
         prestart_decoders(args.workers)  # as Library.index_job: the workers start while the model loads
         emb = open_embedder(mlx_dir if backend == "mlx" else hf, backend)
         load_s = time.perf_counter() - t
-        ms, es = [], []
+        ms, es, usage = [], [], []
         for _ in range(repeats):  # interleaved: a change in the machine's load hits both alike
             ms.append(model_only(emb, n, args.batch_size))
             es.append(end_to_end(emb, folder, n, args.batch_size, args.workers))
+            usage.append((LAST_USAGE["model-only"], LAST_USAGE["end-to-end"]))
         m, e = statistics.median(ms), statistics.median(es)
         nv = statistics.median(naive(emb, paths[: min(n, naive_n)]) for _ in range(min(repeats, 2)))
         rows.append((backend, m, e, nv, [x / y for x, y in zip(es, ms, strict=True)]))
         print(
             f"{backend:6s} model-only {m:7.1f} img/s | end-to-end {e:7.1f} img/s | naive {nv:7.1f} img/s"
             f"   (model load {load_s:.1f} s; load average {os.getloadavg()[0]:.1f})"
-            f"\n       decode workers: {worker_priority(emb, workers)}",
+            f"\n       decode workers: {worker_priority(emb, workers)}"
+            f"\n       {cpu_line(usage, n)}",
             flush=True,
         )
         if args.policies:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -52,6 +52,21 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (N, dim) normalised."""
         ...
+
+
+# torch's OpenMP threads spin after every parallel region. Where the OpenBLAS that mlx_models.runtime
+# preloads serves torch's GEMMs (the app's case on Linux), they spun on the cores OpenBLAS's threads needed:
+# the torch model ran at 12.6 img/s, 18.8 with sleeping threads (bench/ingest.py, 2 cores).
+TORCH_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def import_torch() -> Any:
+    """torch, with TORCH_ENV in place first (OpenMP reads it once, when torch loads; a user's value wins)."""
+    for key, value in TORCH_ENV.items():
+        os.environ.setdefault(key, value)
+    import torch
+
+    return torch
 
 
 # A loaded NVIDIA kernel driver shows these (Linux); without one CUDA cannot work, whatever torch says.
@@ -104,8 +119,7 @@ def torch_cuda_available(cache: Path | None = None) -> bool:
             return bool(cached["cuda"])
     except (OSError, ValueError, KeyError, AttributeError):
         pass  # no probe yet, or an unreadable one: probe again
-    import torch
-
+    torch = import_torch()
     found = bool(torch.cuda.is_available())
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.core.backends import l2_normalize
+from app.core.backends import import_torch, l2_normalize
 from app.core.backends.ids import model_id_for, search_hints
 from app.core.errors import BackendError
 
@@ -89,7 +89,7 @@ class TorchEmbedder:
     def __init__(self, folder: Path, device: str | None = None, dtype: str = "float32") -> None:
         folder = Path(folder)
         try:
-            import torch
+            torch = import_torch()
             import transformers
         except ImportError as e:
             raise BackendError(

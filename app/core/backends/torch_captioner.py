@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image
 
+from app.core.backends import import_torch
 from app.core.backends.ids import model_id_for
 from app.core.captions_backend import CaptionResult, check_sampling
 from app.core.errors import BackendError
@@ -63,7 +64,7 @@ class TorchCaptioner:
 
     def __init__(self, folder: Path) -> None:
         try:
-            import torch
+            torch = import_torch()
             from transformers import AutoProcessor, LlavaForConditionalGeneration
         except ImportError as e:
             raise BackendError(
