@@ -193,6 +193,45 @@ def test_default_vocabulary_has_a_few_hundred_grouped_everyday_labels():
     assert all("{}" in t for t in v.templates)
 
 
+def test_a_model_folder_names_its_vocabulary_wherever_it_is(tmp_path):
+    """A copy of the demo model (a candidate being calibrated in /tmp) keeps the demo vocabulary."""
+    import json
+    import shutil
+
+    from app.core.tag_vocab import vocabulary_for_model
+
+    tags = resources_dir() / "tags"
+    assert vocabulary_for_model(demo_model_dir()) == tags / "demo.txt"
+    copy = tmp_path / "candidate"
+    copy.mkdir()
+    shutil.copy(demo_model_dir() / "config.json", copy / "config.json")
+    assert vocabulary_for_model(copy) == tags / "demo.txt"
+
+    cfg = json.loads((copy / "config.json").read_text())
+    del cfg["fovea"]["vocabulary"]  # a folder that names none: everyday labels, as before
+    (copy / "config.json").write_text(json.dumps(cfg))
+    assert vocabulary_for_model(copy) == tags / "default.txt"
+    assert vocabulary_for_model(tmp_path / "no-such-model") == tags / "default.txt"
+
+    cfg["fovea"]["vocabulary"] = "../../etc/passwd"
+    (copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(
+        UsageError, match=r"candidate/config.json.*not a bundled vocabulary \(default, demo\)"
+    ):
+        vocabulary_for_model(copy)
+
+
+def test_the_demo_model_is_trained_to_declare_its_vocabulary(tmp_path):
+    import json
+
+    from training.known_words import main
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
+    assert main([str(tmp_path)]) == 0
+    fovea = json.loads((tmp_path / "config.json").read_text())["fovea"]
+    assert fovea["vocabulary"] == "demo" and "circle" in fovea["known_words"]
+
+
 def test_demo_vocabulary_uses_only_words_the_demo_generator_knows():
     from training.scenes import COLOURS, SHAPES, vocabulary_corpus
 

@@ -1,4 +1,5 @@
-"""Declare a model folder's closed vocabulary: every word of the training captions, in its config.json.
+"""Declare a model folder's closed vocabulary: every word of the training captions, in its config.json,
+and the bundled tag vocabulary of the same words (resources/tags/demo.txt) that its tags and calibration use.
 
     python -m training.known_words resources/models/fovea-demo-clip [--dry-run]
 
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         path = a.folder / "config.json"
         cfg = json.loads(path.read_text())
         cfg.setdefault("fovea", {})["known_words"] = words
+        cfg["fovea"]["vocabulary"] = "demo"  # app.core.tag_vocab.vocabulary_for_model: wherever the folder is
         path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return 0
 
