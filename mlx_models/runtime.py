@@ -19,7 +19,7 @@ from dataclasses import dataclass
 _OPENBLAS_NAMES = ("libopenblas.so.0", "libopenblas.so")
 # An idle OpenBLAS thread spins 2**28 cycles (~0.1 s) before it sleeps: through every single-threaded op of
 # the model, a quarter of its CPU (bench/ingest.py: model-only CPU/wall 1.99 -> 1.52 at the same speed),
-# taken from the decode workers and the GUI. 2**20 cycles (~0.3 ms) still spins through short gaps.
+# taken from the decode workers and whatever else runs. 2**20 cycles (~0.3 ms) still spins through short gaps.
 THREAD_TIMEOUT = "20"
 
 
