@@ -252,10 +252,14 @@ class RayEngine:
         # half-CPU actors per CPU, as the local indexer runs a decode process per core beside the model.
         decoders = opts.decode_actors or max(1, 2 * (cpus - embedders))
         # Ray Data restarts actors and retries their tasks forever by default: a file that kills its
-        # worker every time would never end. (Passed as remote args: deprecated from 2.6x, fine for 2.60.)
-        retry = {"max_restarts": TRIES, "max_task_retries": TRIES}
+        # worker every time would never end, so a block is retried TRIES times. An actor may restart once
+        # for every try of every block: a pool whose actor ran out of restarts waited forever for one to
+        # take the blocks left (a stall, with a poison file's block first in the scan order).
+        # (Passed as remote args: deprecated from 2.6x, fine for 2.60.)
+        blocks = max(1, -(-len(items) // chunk))
+        retry = {"max_restarts": (TRIES + 1) * blocks, "max_task_retries": TRIES}
         pool = ray.data.ActorPoolStrategy
-        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // chunk)))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         ds = ds.map_batches(
             self.decode_actor,
             fn_constructor_kwargs={"job": job, "timeout_s": opts.decode_timeout_s},
@@ -275,7 +279,9 @@ class RayEngine:
                 "finish_here": job.preprocess is None,
             },
             batch_size=chunk,
-            compute=pool(size=embedders),
+            # One block at a time per embed actor: blocks queued on an actor that died were never
+            # rescheduled (a stall, with a poison file's block first in the scan order).
+            compute=pool(size=embedders, max_tasks_in_flight_per_actor=1),
             **embed_resources,
             **retry,
         )
