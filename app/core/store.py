@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,15 +174,29 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     )
     if str(path) != ":memory:":
         if journal_for(path) == "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
+            _switch_journal(conn, "WAL")
             # WAL + NORMAL survives an application crash; only a power cut can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
         else:
             # Rollback journal: one writer at a time through the server's file locks; FULL because a
             # network write that returned is not yet on the server's disk.
-            conn.execute("PRAGMA journal_mode=DELETE")
+            _switch_journal(conn, "DELETE")
             conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+def _switch_journal(conn: sqlite3.Connection, mode: str, poll_s: float = 0.05) -> None:
+    """PRAGMA journal_mode, retried while another process holds the file: SQLite answers "database is
+    locked" at once there, without its busy timeout (two indexers creating one library at once)."""
+    deadline = time.monotonic() + store_safety.BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute(f"PRAGMA journal_mode={mode}")
+            return
+        except sqlite3.OperationalError as e:
+            if not is_busy(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(poll_s)
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
