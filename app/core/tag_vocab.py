@@ -149,22 +149,17 @@ def vocabulary_for_model(model_dir: Path) -> Path:
     """The bundled vocabulary that suits a model: the one its config.json names ("fovea"/"vocabulary",
     written by training/ for the demo model, so that a copy keeps it), else colours x shapes for the
     bundled demo folder, else everyday labels."""
-    import json
-
+    from app.core.backends.ids import model_note
     from app.core.paths import demo_model_dir
 
-    config = Path(model_dir) / "config.json"
-    try:
-        name = json.loads(config.read_text(encoding="utf-8")).get("fovea", {}).get("vocabulary")
-    except (OSError, ValueError, AttributeError):
-        name = None  # no readable config: loading the model reports that, not the vocabulary
+    name = model_note(model_dir, "vocabulary")  # None without a readable config: loading the model says so
     tags = resources_dir() / "tags"
     if name is not None:
         bundled = sorted(p.stem for p in tags.glob("*.txt"))
         if name not in bundled:
             raise UsageError(
-                f'{config}: "fovea"/"vocabulary" names {name!r}, which is not a bundled vocabulary '
-                f"({', '.join(bundled)})"
+                f'{Path(model_dir) / "config.json"}: "fovea"/"vocabulary" names {name!r}, which is not a '
+                f"bundled vocabulary ({', '.join(bundled)})"
             )
         return tags / f"{name}.txt"
     demo = Path(model_dir).resolve() == demo_model_dir().resolve()

@@ -11,7 +11,6 @@ check finds nothing and costs one tokenizer call per word.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -73,10 +72,9 @@ def vocabulary_for(embedder: Embedder) -> ModelVocabulary:
 
 def declared_known_words(folder: Path) -> frozenset[str] | None:
     """config.json "fovea"/"known_words" of a model folder, or None when its maker declared none."""
-    try:
-        words = json.loads((Path(folder) / "config.json").read_text()).get("fovea", {}).get("known_words")
-    except (OSError, ValueError, AttributeError):
-        return None
+    from app.core.backends.ids import model_note
+
+    words = model_note(folder, "known_words")
     return frozenset(str(w).lower() for w in words) if isinstance(words, list) else None
 
 

@@ -26,7 +26,6 @@ a conservative support cut, since no truth is at hand to calibrate it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -262,10 +261,10 @@ def lifts(hit_vectors: np.ndarray, scores: np.ndarray, neutral: np.ndarray) -> n
 
 def calibration_for(folder: Path | None) -> WeakMatchCalibration | None:
     """config.json "fovea"/"weak_match" of a model folder, or None when it was never calibrated."""
-    if folder is None:
-        return None
+    from app.core.backends.ids import model_note
+
+    d = model_note(folder, "weak_match") if folder is not None else None
     try:
-        d = json.loads((Path(folder) / "config.json").read_text()).get("fovea", {}).get("weak_match")
         return WeakMatchCalibration.from_json(d) if isinstance(d, dict) else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):  # a malformed note: as if never calibrated
         return None

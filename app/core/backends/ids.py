@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 MAX_HEADER = 64 << 20  # safetensors headers are kilobytes; a larger one is hashed up to here
 TENSOR_SAMPLE = 4096  # bytes hashed from the start of every tensor's data
@@ -55,16 +56,24 @@ def _tensor_ranges(header: bytes) -> list[tuple[int, int]]:
         return []
 
 
+def model_note(folder: Path, key: str) -> Any:
+    """config.json "fovea"/`key` of a model folder: what Fovea noted about the model (its calibrations,
+    its words, its vocabulary), which its id leaves out; None when absent or unreadable."""
+    import json
+
+    try:
+        return (
+            json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("fovea", {}).get(key)
+        )
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def search_hints(folder: Path) -> dict[str, float]:
     """Per-model weak-hit cosines measured when the model was made (config.json "fovea"/"weak_cosine").
 
     CLIP-family cosines depend on the model (a small demo CLIP's matches sit near 0.8, ViT-B/32's
     near 0.3), so a model folder may carry its own; {} means the search engine's family defaults.
     """
-    import json
-
-    try:
-        hints = json.loads((Path(folder) / "config.json").read_text()).get("fovea", {}).get("weak_cosine", {})
-    except (OSError, ValueError):
-        return {}
+    hints = model_note(folder, "weak_cosine") or {}
     return {k: float(v) for k, v in hints.items() if k in ("text", "image")}
